@@ -1,0 +1,9 @@
+"""The one exception type that means "the user gave us bad input".
+
+Binaries turn an `InputError` into a single `error: ...` line and a non-zero exit; any other
+exception is a bug and keeps its traceback.
+"""
+
+
+class InputError(ValueError):
+    """A bad flag value, file, checkpoint or dataset: the message says what and what was received."""
