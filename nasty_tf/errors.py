@@ -7,3 +7,7 @@ exception is a bug and keeps its traceback.
 
 class InputError(ValueError):
     """A bad flag value, file, checkpoint or dataset: the message says what and what was received."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message names the epoch and what to lower."""

@@ -1,0 +1,1 @@
+"""absl flag groups. Each module holds `define_*_flags()` functions only: importing defines nothing."""

@@ -1,0 +1,21 @@
+"""Flags that pick the dataset."""
+
+from absl import flags
+
+
+def define_data_flags():
+    flags.DEFINE_string(
+        "dataset",
+        "digits",
+        "Dataset: digits (embedded, no download), image_folder, cifar10, cifar100.",
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "image_folder: a directory or .tar.gz/.zip laid out as split/class/image. "
+        "cifar10/cifar100: the TFDS data_dir holding the prepared dataset.",
+    )
+    flags.DEFINE_float(
+        "train_fraction", 1.0, "Stratified fraction of the training split to keep, in (0, 1]."
+    )
+    flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling, augmentation and subsets.")

@@ -1,0 +1,25 @@
+"""Flags of `tools.reproduce`: the protocol and overrides of its defaults."""
+
+from absl import flags
+
+
+def define_reproduce_flags():
+    flags.DEFINE_string("protocol", None, "Protocol to run (default: digits_demo).")
+    flags.DEFINE_string("output_dir", None, "Where the runs and reports go (default runs/<protocol>).")
+    flags.DEFINE_bool("overwrite", False, "Retrain stages that already finished.")
+    flags.DEFINE_string("dataset", None, "Override the protocol's dataset.")
+    flags.DEFINE_string("data_dir", None, "Dataset location (see tools.train --helpfull).")
+    flags.DEFINE_float("train_fraction", None, "Stratified fraction of the training split, (0, 1].")
+    flags.DEFINE_integer("seed", None, "Seed of the teachers (students use --student_seeds).")
+    flags.DEFINE_string("arch", None, "Override the teacher architecture (normal and nasty).")
+    flags.DEFINE_list("student_archs", None, "Override the student architectures (comma-separated).")
+    flags.DEFINE_list("student_seeds", None, "Seeds of the student runs, averaged in the report.")
+    flags.DEFINE_integer("epochs", None, "Override the teachers' epochs.")
+    flags.DEFINE_integer("student_epochs", None, "Override the students' epochs.")
+    flags.DEFINE_integer("batch_size", None, "Override every stage's batch size.")
+    flags.DEFINE_float("learning_rate", None, "Override every stage's initial learning rate.")
+    flags.DEFINE_float("omega", None, "Override omega of the nasty teacher (eq. 2).")
+    flags.DEFINE_float("temperature", None, "Override tau_A of the nasty teacher (eq. 2).")
+    flags.DEFINE_float("alpha", None, "Override alpha of the KD students (eq. 1).")
+    flags.DEFINE_float("kd_temperature", None, "Override tau_s of the KD students (eq. 1).")
+    flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")

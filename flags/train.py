@@ -1,0 +1,30 @@
+"""Flags of every training binary: schedule, optimizer, output directory."""
+
+from absl import flags
+
+
+def define_train_flags(default_output_dir, epochs=10, optimizer="adam", learning_rate=1e-3):
+    flags.DEFINE_integer("epochs", epochs, "Number of passes over the training split.")
+    flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+    flags.DEFINE_string(
+        "optimizer", optimizer, "sgd (momentum 0.9, PyTorch-style L2 weight decay) or adam."
+    )
+    flags.DEFINE_float("learning_rate", learning_rate, "Initial learning rate.")
+    flags.DEFINE_string(
+        "lr_schedule",
+        "constant",
+        "constant, cosine (to zero) or step (x0.1 at 50% and 75% of the epochs).",
+    )
+    flags.DEFINE_float(
+        "weight_decay", 0.0, "L2 added to the gradient before momentum (sgd only; reference 5e-4)."
+    )
+    flags.DEFINE_bool("augment", True, "Apply the dataset's augmentation (crop, and flip for photos).")
+    define_output_flags(default_output_dir)
+    flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch, 1 = progress bar.")
+
+
+def define_output_flags(default_output_dir):
+    flags.DEFINE_string(
+        "output_dir", default_output_dir, "Where model.keras, metrics.json and checkpoints go."
+    )
+    flags.DEFINE_bool("overwrite", False, "Replace a finished run in --output_dir.")

@@ -1,0 +1,15 @@
+"""nasty-tf: make a trained classifier undistillable (Ma et al., ICLR 2021), in Keras 3."""
+
+from nasty_tf.errors import InputError
+from nasty_tf.knowledge_distiller import KnowledgeDistiller
+from nasty_tf.losses import KnowledgeDistillationLoss, SelfUnderminingLoss, TemperedKLDivergence
+from nasty_tf.nasty_teacher import NastyTeacher
+
+__all__ = [
+    "InputError",
+    "KnowledgeDistillationLoss",
+    "KnowledgeDistiller",
+    "NastyTeacher",
+    "SelfUnderminingLoss",
+    "TemperedKLDivergence",
+]

@@ -1,0 +1,80 @@
+"""Datasets in memory and their on-device augmentation.
+
+`load_dataset(name, ...)` returns a `Dataset` of uint8 numpy arrays from one of four sources:
+
+- `digits`: scikit-learn's bundled 8x8 digits, served as 32x32 RGB (no download, no TF);
+- `image_folder`: `train/<class>/<image>` and `test/<class>/<image>` in a directory or an
+  archive, e.g. the CIFAR-10 JPEG copy in `/work/shared/data` (no TF);
+- `cifar10`, `cifar100`: a prepared TensorFlow Datasets directory (needs TF; never downloads).
+
+Numpy arrays serve the TensorFlow and the JAX backends alike (DESIGN.md section 4);
+`make_augmenter(dataset.augmentation)` builds the matching Keras augmentation layers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from nasty_tf.data.augment import RandomPaddedCrop, make_augmenter
+from nasty_tf.data.dataset import Dataset
+from nasty_tf.data.digits import load_digits
+from nasty_tf.data.image_folder import load_image_folder
+from nasty_tf.data.subset import check_fraction, stratified_fraction
+from nasty_tf.data.tfds_source import load_tfds
+from nasty_tf.errors import InputError
+
+DATASETS = ("digits", "image_folder", "cifar10", "cifar100")
+
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "RandomPaddedCrop",
+    "load_dataset",
+    "make_augmenter",
+    "stratified_fraction",
+]
+
+
+def load_dataset(name: str, data_dir=None, train_fraction: float = 1.0, seed: int = 0) -> Dataset:
+    """Loads a dataset by name, optionally keeping a stratified fraction of its training split.
+
+    Args:
+        name: one of `DATASETS`.
+        data_dir: for `image_folder` (required) a directory or archive; for `cifar10` and
+            `cifar100` the TFDS data directory (`None`: TFDS's default); unused by `digits`.
+        train_fraction: share of the training split to keep, in (0, 1]; the test split is
+            always whole. The dataset's mean/std stay those of the full training split, so
+            every fraction feeds the network the same normalisation.
+        seed: seed of the training-subset choice.
+
+    Returns:
+        The `Dataset`.
+
+    Raises:
+        InputError: unknown name, missing or bad `data_dir`, bad `train_fraction`, or any
+            problem the source reports.
+
+    Example:
+        >>> ds = load_dataset("digits", train_fraction=0.5)
+        >>> ds.x_train.shape, ds.num_classes
+        ((674, 32, 32, 3), 10)
+    """
+    if name not in DATASETS:
+        raise InputError(f"--dataset: unknown dataset {name!r}. Available: {', '.join(DATASETS)}")
+    # Checked before loading: a typo should not cost a 60,000-image decode first.
+    check_fraction(train_fraction)
+    if name == "digits":
+        dataset = load_digits()
+    elif name == "image_folder":
+        if data_dir is None or not os.fspath(data_dir):
+            raise InputError("--data_dir is required for --dataset=image_folder")
+        dataset = load_image_folder(data_dir)
+    else:
+        dataset = load_tfds(name, data_dir)
+    if train_fraction < 1.0:
+        x_train, y_train = stratified_fraction(
+            dataset.x_train, dataset.y_train, train_fraction, seed
+        )
+        dataset = dataclasses.replace(dataset, x_train=x_train, y_train=y_train)
+    return dataset

@@ -1,0 +1,154 @@
+"""Building blocks shared by the model zoo: argument checks, PyTorch-equivalent layers, head.
+
+The zoo ports the PyTorch reference models layer for layer, so the helpers here encode the
+PyTorch defaults that differ from Keras':
+
+* BatchNorm `momentum=0.1, eps=1e-5` in PyTorch is `momentum=0.9, epsilon=1e-5` in Keras.
+* PyTorch zero-pads symmetrically (`padding=k // 2`); Keras' `padding="same"` pads only the
+  bottom/right for a stride-2 convolution on an even-sized input, which shifts every sampled
+  window by one pixel. Stride-1 convolutions with odd kernels pad symmetrically in both, so
+  only strided convolutions (and the reference's odd MobileNetV2 stem) get an explicit
+  `ZeroPadding2D`. Parameter counts do not see this; ported weights and feature maps would.
+
+Kernels use the Keras default initialisers (glorot-uniform kernels, zero biases), not
+PyTorch's kaiming-uniform(a=sqrt(5)); the reference networks train well with either.
+"""
+
+import numbers
+
+import keras
+from keras import layers
+
+from nasty_tf.errors import InputError
+from nasty_tf.models.normalization import PixelNormalization
+
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def check_arguments(arch, num_classes, input_shape):
+    """Validates the arguments every builder shares.
+
+    Args:
+        arch: Architecture name, used in the error message.
+        num_classes: Number of output classes; an int of at least 2.
+        input_shape: `(height, width, channels)` of one image, positive ints.
+
+    Returns:
+        `input_shape` as a tuple of ints.
+
+    Raises:
+        InputError: If an argument is out of range or malformed.
+    """
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, numbers.Integral)
+        or num_classes < 2
+    ):
+        raise InputError(
+            f"num_classes must be an integer of at least 2 for {arch}. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    try:
+        dims = tuple(input_shape)
+    except TypeError:
+        dims = None
+    if (
+        dims is None
+        or len(dims) != 3
+        or not all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0 for d in dims
+        )
+    ):
+        raise InputError(
+            f"input_shape must be (height, width, channels) with positive integers for {arch}. "
+            f"Received: input_shape={input_shape!r}"
+        )
+    return tuple(int(d) for d in dims)
+
+
+def network_input(input_shape, mean, std):
+    """Creates the `images` input and the pixel normalisation every network starts with.
+
+    Args:
+        input_shape: `(height, width, channels)`, already checked.
+        mean: Per-channel mean in [0, 1] units.
+        std: Per-channel standard deviation in [0, 1] units.
+
+    Returns:
+        `(inputs, x)`: the `keras.Input` and the normalised tensor.
+    """
+    if len(tuple(mean)) != input_shape[-1]:
+        raise InputError(
+            f"mean and std need one value per input channel ({input_shape[-1]}). "
+            f"Received: mean={tuple(mean)}, input_shape={input_shape}"
+        )
+    inputs = keras.Input(shape=input_shape, name="images", dtype="float32")
+    x = PixelNormalization(mean, std, name="pixel_normalization")(inputs)
+    return inputs, x
+
+
+def classifier(features, num_classes):
+    """Returns the float32 `logits` Dense on top of the pre-logit `features`.
+
+    The logits stay float32 under a mixed-precision policy because the nasty objective's KL
+    term depends on small logit differences that bfloat16/float16 would erase (DESIGN.md 3).
+    """
+    return layers.Dense(num_classes, dtype="float32", name="logits")(features)
+
+
+def batch_norm(x, name):
+    """BatchNormalization with PyTorch's default statistics settings."""
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+
+
+def _pad_mode(x, kernel_size, strides, padding, name):
+    """Returns `(x, keras_padding)` reproducing PyTorch's symmetric `padding`."""
+    if padding is None:
+        padding = kernel_size // 2
+    if padding == 0:
+        return x, "valid"
+    if strides == 1 and 2 * padding == kernel_size - 1:
+        return x, "same"
+    return layers.ZeroPadding2D(padding, name=f"{name}_pad")(x), "valid"
+
+
+def conv2d(x, filters, kernel_size, name, strides=1, padding=None, groups=1, use_bias=False):
+    """A `Conv2D` that pads like PyTorch's `nn.Conv2d(..., padding=padding)`.
+
+    Args:
+        x: Input tensor, channels last.
+        filters: Output channels.
+        kernel_size: Square kernel size.
+        name: Layer name; an explicit padding layer gets `f"{name}_pad"`.
+        strides: Stride.
+        padding: PyTorch's symmetric zero padding; `None` means `kernel_size // 2`.
+        groups: Channel groups (ResNeXt's cardinality).
+        use_bias: Whether the convolution has a bias (PyTorch's default is True; the ResNets
+            turn it off because a BatchNorm follows).
+
+    Returns:
+        The convolution's output tensor.
+    """
+    x, mode = _pad_mode(x, kernel_size, strides, padding, name)
+    return layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=mode,
+        groups=groups,
+        use_bias=use_bias,
+        name=name,
+    )(x)
+
+
+def depthwise_conv2d(x, kernel_size, name, strides=1, use_bias=False):
+    """A depthwise convolution, i.e. PyTorch's `nn.Conv2d(c, c, k, groups=c)`.
+
+    `DepthwiseConv2D` has the same parameters as a `Conv2D` with `groups=channels` but runs a
+    dedicated kernel on every backend.
+    """
+    x, mode = _pad_mode(x, kernel_size, strides, None, name)
+    return layers.DepthwiseConv2D(
+        kernel_size, strides=strides, padding=mode, use_bias=use_bias, name=name
+    )(x)

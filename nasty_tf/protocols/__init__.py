@@ -1,0 +1,18 @@
+"""Registry of `tools.reproduce` protocols: one module per protocol.
+
+A protocol module defines `NAME`, `DESCRIPTION`, `default_settings()` and
+`run(settings, output_dir, on_finished)`. Add a module and list it here.
+"""
+
+from nasty_tf.errors import InputError
+from nasty_tf.protocols import digits_demo
+
+PROTOCOLS = {module.NAME: module for module in (digits_demo,)}
+DEFAULT_PROTOCOL = digits_demo.NAME
+
+
+def get_protocol(name):
+    """The protocol module registered as `name`."""
+    if name not in PROTOCOLS:
+        raise InputError(f"--protocol: unknown protocol {name!r}. Available: {', '.join(sorted(PROTOCOLS))}")
+    return PROTOCOLS[name]

@@ -1,0 +1,142 @@
+"""Reports shaped like the paper's Table 1: `report.json`, `report.md`, and a printed table."""
+
+import datetime
+import os
+import platform
+import statistics
+
+import keras
+
+from nasty_tf.training.run_directory import atomic_write_json, atomic_write_text
+
+ROUTES = ("none", "normal", "nasty")
+ROUTE_TITLES = {"none": "Scratch", "normal": "KD from normal", "nasty": "KD from nasty"}
+
+
+def student_row(arch, teacher, seed, metrics):
+    """One student run as it appears in `report.json["student_runs"]`."""
+    return {
+        "arch": arch,
+        "teacher": teacher,
+        "seed": seed,
+        "accuracy": metrics["accuracy"],
+        "train_seconds": metrics.get("train_seconds"),
+    }
+
+
+def _summarise_students(student_runs):
+    """Averages runs over seeds: one row per (arch, teacher), with the delta to scratch."""
+    groups = {}
+    for run in student_runs:
+        groups.setdefault((run["arch"], run["teacher"]), []).append(run["accuracy"])
+    rows = []
+    for (arch, teacher), accuracies in groups.items():
+        rows.append(
+            {
+                "arch": arch,
+                "teacher": teacher,
+                "accuracy": statistics.fmean(accuracies),
+                "std": statistics.pstdev(accuracies),
+                "accuracies": accuracies,
+            }
+        )
+    scratch = {row["arch"]: row["accuracy"] for row in rows if row["teacher"] == "none"}
+    for row in rows:
+        if row["arch"] in scratch:
+            row["delta_vs_scratch"] = row["accuracy"] - scratch[row["arch"]]
+    return rows
+
+
+def build_report(protocol, settings, normal, nasty, student_runs, seconds):
+    """The report dict: teachers, students averaged over seeds, every run and config.
+
+    Accuracies are test-split percentages of the last epoch (no checkpoint selection on the
+    test set, unlike the reference code).
+    """
+    return {
+        "protocol": protocol,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
+        + f", {os.cpu_count()} CPUs",
+        "backend": keras.backend.backend(),
+        "seconds": round(seconds, 1),
+        "settings": settings,
+        "teachers": {
+            "normal": {
+                "arch": normal["arch"],
+                "accuracy": normal["accuracy"],
+                "train_seconds": normal.get("train_seconds"),
+            },
+            "nasty": {
+                "arch": nasty["arch"],
+                "accuracy": nasty["accuracy"],
+                "delta": nasty["accuracy"] - normal["accuracy"],
+                "adversarial_kl": nasty.get("adversarial_kl"),
+                "train_seconds": nasty.get("train_seconds"),
+            },
+        },
+        "students": _summarise_students(student_runs),
+        "student_runs": student_runs,
+    }
+
+
+def _cell(row):
+    text = f"{row['accuracy']:.2f}"
+    if len(row["accuracies"]) > 1:
+        text += f" ± {row['std']:.2f}"
+    if row["teacher"] != "none" and "delta_vs_scratch" in row:
+        text += f" ({row['delta_vs_scratch']:+.2f})"
+    return text
+
+
+def format_table(report):
+    """Markdown table in the shape of the paper's Table 1."""
+    normal, nasty = report["teachers"]["normal"], report["teachers"]["nasty"]
+    lines = [
+        "| Teacher | Normal | Nasty (delta) | Adversarial KL |",
+        "|---|---|---|---|",
+        f"| {normal['arch']} | {normal['accuracy']:.2f} | {nasty['accuracy']:.2f} "
+        f"({nasty['delta']:+.2f}) | {nasty['adversarial_kl']:.3f} |",
+        "",
+        "| Student | " + " | ".join(ROUTE_TITLES[route] for route in ROUTES) + " |",
+        "|---|---|---|---|",
+    ]
+    by_arch = {}
+    for row in report["students"]:
+        by_arch.setdefault(row["arch"], {})[row["teacher"]] = row
+    for arch, routes in by_arch.items():
+        cells = [_cell(routes[route]) if route in routes else "-" for route in ROUTES]
+        lines.append(f"| {arch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_markdown(report):
+    seeds = report["settings"].get("student_seeds")
+    return "\n".join(
+        [
+            f"# nasty-tf report: {report['protocol']}",
+            "",
+            f"{report['date']}, {report['machine']}, Keras backend {report['backend']}, "
+            f"{report['seconds']:.0f} s in all.",
+            "",
+            "Test accuracy (%) at the last epoch. Students: mean ± std over seeds "
+            f"{seeds}; in brackets the change against the same student trained from scratch.",
+            "Adversarial KL: tau_A^2 KL(p_nasty || p_normal) at tau_A, mean over the test split.",
+            "",
+            format_table(report),
+            "",
+            "Settings:",
+            "",
+            "```",
+            *(f"{key}: {value}" for key, value in sorted(report["settings"].items())),
+            "```",
+            "",
+        ]
+    )
+
+
+def write_report(report, output_dir):
+    """Writes `report.json` and `report.md` atomically and prints the table."""
+    atomic_write_json(os.path.join(output_dir, "report.json"), report)
+    atomic_write_text(os.path.join(output_dir, "report.md"), format_markdown(report))
+    print(format_table(report), flush=True)

@@ -1,0 +1,49 @@
+"""Loading trained networks given by the user, with checks that fail in one clear line."""
+
+import os
+
+import keras
+
+from nasty_tf.errors import InputError
+from nasty_tf.paired_model import PairedModel
+
+
+def load_network(path, flag, dataset=None):
+    """Loads the bare network saved in a `.keras` file.
+
+    A saved `NastyTeacher` or `KnowledgeDistiller` wrapper is accepted: its trained network
+    is returned, never the frozen partner.
+
+    Args:
+        path: the `.keras` file.
+        flag: the flag that named it (e.g. "--teacher"), for error messages.
+        dataset: optional `nasty_tf.data.Dataset` the network must fit (classes, image shape).
+
+    Raises:
+        InputError: the file is missing, unreadable, or does not fit the dataset.
+    """
+    if not path:
+        raise InputError(f"{flag} is required")
+    if not os.path.isfile(path):
+        raise InputError(f"{flag}: no such file: {path!r}")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a corrupt or foreign file.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{flag}: cannot load {path!r} as a Keras model: {reason[:200]}") from None
+    if isinstance(model, PairedModel):
+        model = model.network
+    if dataset is not None:
+        classes = model.output_shape[-1]
+        if classes != dataset.num_classes:
+            raise InputError(
+                f"{flag}: {path!r} has {classes} classes but dataset {dataset.name!r} has "
+                f"{dataset.num_classes}"
+            )
+        shape = tuple(model.input_shape[1:])
+        if shape != tuple(dataset.input_shape):
+            raise InputError(
+                f"{flag}: {path!r} takes images of shape {shape} but dataset "
+                f"{dataset.name!r} has {tuple(dataset.input_shape)}"
+            )
+    return model

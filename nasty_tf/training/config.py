@@ -1,0 +1,98 @@
+"""Frozen configs of the training jobs: what a run needs, validated once, stored in its metrics."""
+
+import dataclasses
+
+from nasty_tf.errors import InputError
+
+OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("constant", "cosine", "step")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Settings shared by every training job (normal, nasty, KD).
+
+    Attributes:
+        dataset: a name from `nasty_tf.data.DATASETS`.
+        data_dir: dataset location (`image_folder`: directory or archive; TFDS: its data_dir).
+        train_fraction: stratified fraction of the training split to keep, in (0, 1].
+        arch: a name from `nasty_tf.models.available_models()`.
+        epochs: number of passes over the training split.
+        batch_size: global batch size.
+        optimizer: "sgd" (momentum 0.9, PyTorch-style L2 weight decay) or "adam".
+        learning_rate: initial learning rate.
+        lr_schedule: "constant", "cosine" (to zero), or "step" (x0.1 at 50% and 75% of the
+            epochs: the reference's 80/120-of-160 schedule, scaled).
+        weight_decay: L2 coefficient added to the gradient before momentum, as PyTorch's
+            `SGD(weight_decay=...)` does (reference: 5e-4). Used by "sgd" only.
+        augment: apply the dataset's augmentation (crop and, for natural images, flip).
+        seed: seeds weights, shuffling and augmentation.
+        output_dir: where `model.keras`, `metrics.json` and the checkpoints go.
+        verbose: Keras verbosity; 2 prints one line per epoch without per-batch host syncs.
+    """
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    train_fraction: float = 1.0
+    arch: str = "cnn"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
+    augment: bool = True
+    seed: int = 0
+    output_dir: str = "runs/train"
+    verbose: int = 2
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise InputError(f"--epochs must be >= 1. Received: {self.epochs}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch_size must be >= 1. Received: {self.batch_size}")
+        if not self.learning_rate > 0:
+            raise InputError(f"--learning_rate must be > 0. Received: {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise InputError(f"--weight_decay must be >= 0. Received: {self.weight_decay}")
+        if not 0 < self.train_fraction <= 1:
+            raise InputError(f"--train_fraction must be in (0, 1]. Received: {self.train_fraction}")
+        if self.optimizer not in OPTIMIZERS:
+            raise InputError(f"--optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InputError(
+                f"--lr_schedule must be one of {LR_SCHEDULES}. Received: {self.lr_schedule!r}"
+            )
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class NastyConfig:
+    """Self-undermining settings (eq. 2): the adversary's `.keras` file, omega and tau_A."""
+
+    adversary: str
+    omega: float = 0.04
+    temperature: float = 4.0
+
+    def __post_init__(self):
+        if not self.omega >= 0:
+            raise InputError(f"--omega must be >= 0. Received: {self.omega}")
+        if not self.temperature > 0:
+            raise InputError(f"--temperature must be > 0. Received: {self.temperature}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """KD settings (eq. 1): the teacher's `.keras` file, alpha and tau_s."""
+
+    teacher: str
+    alpha: float = 0.9
+    temperature: float = 4.0
+
+    def __post_init__(self):
+        if not 0 <= self.alpha <= 1:
+            raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
+        if not self.temperature > 0:
+            raise InputError(f"--temperature must be > 0. Received: {self.temperature}")

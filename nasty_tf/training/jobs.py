@@ -1,0 +1,226 @@
+"""The training jobs as plain functions: normal training, nasty training, KD, evaluation.
+
+Each takes frozen configs (and optionally an already loaded dataset), writes its
+`output_dir` (DESIGN.md section 6) and returns the metrics dict that it saved.
+"""
+
+import csv
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from nasty_tf import data as data_lib
+from nasty_tf import models
+from nasty_tf.knowledge_distiller import KnowledgeDistiller
+from nasty_tf.errors import InputError
+from nasty_tf.losses import tempered_kl_per_sample
+from nasty_tf.nasty_teacher import NastyTeacher
+from nasty_tf.training.augmented_classifier import AugmentedClassifier
+from nasty_tf.training.callbacks import StopOnNonFiniteLoss
+from nasty_tf.training.checkpoints import load_network
+from nasty_tf.training.optimizers import make_optimizer
+from nasty_tf.training.run_directory import RunDirectory
+
+_HISTORY_FILE = "history.csv"
+
+
+def load_data(config):
+    """The dataset that `config` names, with its training fraction applied."""
+    return data_lib.load_dataset(
+        config.dataset, data_dir=config.data_dir, train_fraction=config.train_fraction, seed=config.seed
+    )
+
+
+def predict_logits(network, images, batch_size=256):
+    return np.asarray(network.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def accuracy_percent(logits, labels):
+    return float(np.mean(np.argmax(logits, axis=-1) == labels) * 100.0)
+
+
+def _run_config(kind, config, **extra):
+    fields = dataclasses.asdict(config)
+    fields.pop("verbose")
+    return {"kind": kind, **fields, **extra}
+
+
+def _augmenter(config, dataset):
+    if not config.augment:
+        return None
+    return data_lib.make_augmenter(dataset.augmentation, seed=config.seed)
+
+
+def _read_history(path):
+    """Per-epoch logs from Keras' CSVLogger, keeping the last row of an epoch that a resume redid."""
+    if not os.path.exists(path):
+        return {}
+    rows = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            rows[int(row["epoch"])] = row
+    history = {}
+    for epoch in sorted(rows):
+        for key, value in rows[epoch].items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def _fit(trainer, dataset, config, run_dir, divergence_hint):
+    steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
+    trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
+    trainer(dataset.x_train[:1])  # BackupAndRestore can only restore into a built model
+    callbacks = [
+        StopOnNonFiniteLoss(divergence_hint),  # before the backup: never checkpoint NaN weights
+        keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
+        keras.callbacks.BackupAndRestore(run_dir.backup_dir),
+    ]
+    started = time.time()
+    trainer.fit(
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        shuffle=True,
+        validation_data=(dataset.x_test, dataset.y_test),
+        callbacks=callbacks,
+        verbose=config.verbose,
+    )
+    return time.time() - started
+
+
+def _finish(run_dir, network, dataset, config, seconds, **extra):
+    logits = predict_logits(network, dataset.x_test)
+    metrics = {
+        "accuracy": accuracy_percent(logits, dataset.y_test),
+        "epochs": config.epochs,
+        "arch": config.arch,
+        "dataset": dataset.name,
+        "train_images": int(len(dataset.x_train)),
+        "train_seconds": round(seconds, 1),
+        "history": _read_history(os.path.join(run_dir.path, _HISTORY_FILE)),
+        "config": run_dir.config,
+        **extra,
+    }
+    run_dir.finish(network, metrics)
+    return metrics
+
+
+def train(config, dataset=None, on_finished="error"):
+    """Trains a normal network (the future adversary or a scratch baseline).
+
+    Args:
+        config: a `TrainConfig`.
+        dataset: an already loaded `Dataset`; loaded from `config` when None.
+        on_finished: "error", "reuse" or "overwrite" (see `RunDirectory`).
+
+    Returns:
+        The metrics dict written to `metrics.json` (`accuracy` in percent on the test split).
+    """
+    run_dir = RunDirectory(config.output_dir, _run_config("normal", config), on_finished)
+    if (metrics := run_dir.finished_metrics()) is not None:
+        return metrics
+    dataset = dataset if dataset is not None else load_data(config)
+    run_dir.prepare()
+    keras.utils.set_random_seed(config.seed)
+    network = models.get_model(
+        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
+    )
+    trainer = AugmentedClassifier(network, _augmenter(config, dataset))
+    seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
+    return _finish(run_dir, network, dataset, config, seconds)
+
+
+def train_nasty(config, nasty, dataset=None, on_finished="error"):
+    """Trains a nasty teacher against the normal network in `nasty.adversary` (eq. 2).
+
+    Args:
+        config: a `TrainConfig` for the nasty network.
+        nasty: a `NastyConfig` (adversary file, omega, tau_A).
+        dataset, on_finished: as in `train`.
+
+    Returns:
+        The metrics dict, with `adversary_accuracy` and `adversarial_kl` (tau_A^2-scaled
+        `KL(p_nasty || p_adversary)` averaged over the test split) beside `accuracy`.
+    """
+    run_dir = RunDirectory(
+        config.output_dir, _run_config("nasty", config, **dataclasses.asdict(nasty)), on_finished
+    )
+    if (metrics := run_dir.finished_metrics()) is not None:
+        return metrics
+    dataset = dataset if dataset is not None else load_data(config)
+    adversary = load_network(nasty.adversary, "--adversary", dataset)
+    run_dir.prepare()
+    keras.utils.set_random_seed(config.seed)
+    network = models.get_model(
+        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
+    )
+    trainer = NastyTeacher(
+        network, adversary, nasty.omega, nasty.temperature, augmenter=_augmenter(config, dataset)
+    )
+    seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate")
+    adversary_logits = predict_logits(adversary, dataset.x_test)
+    nasty_logits = predict_logits(network, dataset.x_test)
+    adversarial_kl = tempered_kl_per_sample(nasty_logits, adversary_logits, nasty.temperature)
+    return _finish(
+        run_dir,
+        network,
+        dataset,
+        config,
+        seconds,
+        adversary_accuracy=accuracy_percent(adversary_logits, dataset.y_test),
+        adversarial_kl=float(np.mean(keras.ops.convert_to_numpy(adversarial_kl))),
+    )
+
+
+def distill(config, kd, dataset=None, on_finished="error"):
+    """Trains a student by KD from the teacher in `kd.teacher` (eq. 1): the stealer's attack.
+
+    Args:
+        config: a `TrainConfig` for the student.
+        kd: a `DistillConfig` (teacher file, alpha, tau_s).
+        dataset, on_finished: as in `train`.
+
+    Returns:
+        The metrics dict, with `teacher_accuracy` beside the student's `accuracy`.
+    """
+    run_dir = RunDirectory(
+        config.output_dir, _run_config("distill", config, **dataclasses.asdict(kd)), on_finished
+    )
+    if (metrics := run_dir.finished_metrics()) is not None:
+        return metrics
+    dataset = dataset if dataset is not None else load_data(config)
+    teacher = load_network(kd.teacher, "--teacher", dataset)
+    run_dir.prepare()
+    keras.utils.set_random_seed(config.seed)
+    student = models.get_model(
+        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
+    )
+    trainer = KnowledgeDistiller(
+        student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
+    )
+    seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
+    teacher_accuracy = accuracy_percent(predict_logits(teacher, dataset.x_test), dataset.y_test)
+    return _finish(run_dir, student, dataset, config, seconds, teacher_accuracy=teacher_accuracy)
+
+
+def evaluate(model_path, dataset, split="test"):
+    """Accuracy (percent) of the network in `model_path` on a split of `dataset`."""
+    if split not in ("train", "test"):
+        raise InputError(f"--split must be 'train' or 'test'. Received: {split!r}")
+    network = load_network(model_path, "--model", dataset)
+    images, labels = (
+        (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
+    )
+    return {
+        "accuracy": accuracy_percent(predict_logits(network, images), labels),
+        "model": model_path,
+        "dataset": dataset.name,
+        "split": split,
+        "images": int(len(labels)),
+    }

@@ -1,0 +1,109 @@
+"""A run's output directory: finished or not, resumable, written atomically.
+
+Layout (DESIGN.md section 6): `model.keras` (the bare network), `metrics.json` (written last:
+its presence means the run finished), `config.json` (what an unfinished run was started
+with) and `backup/` (Keras `BackupAndRestore` checkpoints, one per epoch, removed when the
+run finishes).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from nasty_tf.errors import InputError
+
+
+def atomic_write_text(path, text):
+    """Writes `text` to `path` through a temporary file and a rename: never half-written."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+def atomic_write_json(path, payload):
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def atomic_save_model(model, path):
+    """Saves a Keras model through a temporary `.keras` file and a rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp_path = os.path.join(directory, ".tmp-" + os.path.basename(path))
+    try:
+        model.save(tmp_path)
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+
+
+class RunDirectory:
+    """One training run's `--output_dir`.
+
+    Args:
+        path: the directory.
+        config: a JSON-serialisable dict of the run's full config.
+        on_finished: what to do if the run already finished: "error" (refuse, the binaries'
+            default), "reuse" (return the finished metrics; protocols use it to resume), or
+            "overwrite" (start again; the old model stays until the new one replaces it).
+    """
+
+    def __init__(self, path, config, on_finished="error"):
+        self.path = path
+        self.config = config
+        self.on_finished = on_finished
+        self.model_path = os.path.join(path, "model.keras")
+        self.metrics_path = os.path.join(path, "metrics.json")
+        self.config_path = os.path.join(path, "config.json")
+        self.backup_dir = os.path.join(path, "backup")
+
+    def finished_metrics(self):
+        """The metrics of a finished run to reuse, or None if training must (re)start."""
+        if not os.path.exists(self.metrics_path):
+            return None
+        if self.on_finished == "reuse":
+            with open(self.metrics_path) as f:
+                metrics = json.load(f)
+            if metrics.get("config") != self.config:
+                raise InputError(
+                    f"{self.path} holds a finished run with a different config; "
+                    "choose another --output_dir or pass --overwrite"
+                )
+            return metrics
+        if self.on_finished == "overwrite":
+            return None
+        raise InputError(
+            f"--output_dir {self.path} already holds a finished run; pass --overwrite to replace it"
+        )
+
+    def prepare(self):
+        """Creates the directory; resumes an unfinished run only if its config is the same."""
+        os.makedirs(self.path, exist_ok=True)
+        if self.on_finished == "overwrite" and os.path.exists(self.metrics_path):
+            os.remove(self.metrics_path)
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+        if os.path.exists(self.config_path) and os.path.isdir(self.backup_dir):
+            with open(self.config_path) as f:
+                previous = json.load(f)
+            if previous != self.config:
+                if self.on_finished != "overwrite":
+                    raise InputError(
+                        f"--output_dir {self.path} holds an unfinished run with a different "
+                        "config; pass --overwrite to discard it"
+                    )
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
+        atomic_write_json(self.config_path, self.config)
+
+    def finish(self, model, metrics):
+        """Saves the network, then the metrics that mark the run finished."""
+        atomic_save_model(model, self.model_path)
+        atomic_write_json(self.metrics_path, metrics)
+        shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -1,0 +1,239 @@
+"""Tests for the model zoo (`nasty_tf.models`); backend-neutral, so they also run under JAX."""
+
+import os
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from nasty_tf import models
+from nasty_tf.errors import InputError
+from nasty_tf.models import _common
+from nasty_tf.models.channel_shuffle import ChannelShuffle, ChannelSplit
+
+# Trainable-parameter counts of the reference PyTorch models (DESIGN.md section 2), for 10,
+# 100 and 200 classes.
+REFERENCE_COUNTS = {
+    "resnet18": (11_173_962, 11_220_132, 11_271_432),
+    "resnet34": (21_282_122, 21_328_292, 21_379_592),
+    "resnet50": (23_520_842, 23_705_252, 23_910_152),
+    "preresnet20": (272_282, 278_132, 284_632),
+    "preresnet32": (466_714, 472_564, 479_064),
+    "resnext29": (34_426_698, 34_518_948, 34_621_448),
+    "mobilenetv2": (2_254_090, 2_369_380, 2_497_480),
+    "shufflenetv2": (1_268_646, 1_360_896, 1_463_396),
+    "cnn": (357_514, 369_124, 382_024),
+}
+CLASS_COUNTS = (10, 100, 200)
+FEATURE_DIMS = {
+    "resnet18": 512,
+    "resnet34": 512,
+    "resnet50": 2048,
+    "preresnet20": 64,
+    "preresnet32": 64,
+    "resnext29": 1024,
+    "mobilenetv2": 1280,
+    "shufflenetv2": 1024,
+    "cnn": 128,
+}
+# Forward passes of these take a few seconds each on a 2-core CPU.
+LARGE_ARCHS = {"resnet34", "resnet50", "resnext29"}
+# Names Keras generates for unnamed layers; every layer of the zoo has a chosen name instead.
+AUTO_NAME = re.compile(
+    r"^(conv2d|depthwise_conv2d|batch_normalization|re_lu|add|dense|zero_padding2d|"
+    r"activation|concatenate|dropout|max_pooling2d|flatten|global_average_pooling2d)(_\d+)?$"
+)
+
+
+def _arch_params(archs):
+    return [pytest.param(a, marks=pytest.mark.slow) if a in LARGE_ARCHS else a for a in archs]
+
+
+def _count_trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def _images(shape, seed=0, dtype="float32"):
+    return np.random.default_rng(seed).integers(0, 256, size=(2,) + shape).astype(dtype)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session():
+    yield
+    keras.backend.clear_session()
+
+
+def test_registry_lists_every_reference_arch():
+    assert models.available_models() == sorted(REFERENCE_COUNTS)
+
+
+@pytest.mark.parametrize("num_classes", CLASS_COUNTS)
+@pytest.mark.parametrize("arch", sorted(REFERENCE_COUNTS))
+def test_trainable_parameter_count_matches_reference(arch, num_classes):
+    model = models.get_model(arch, num_classes)
+    expected = REFERENCE_COUNTS[arch][CLASS_COUNTS.index(num_classes)]
+    assert _count_trainable(model) == expected
+
+
+@pytest.mark.parametrize("arch", sorted(REFERENCE_COUNTS))
+def test_model_structure(arch):
+    model = models.get_model(arch, 10)
+    assert isinstance(model, keras.Model) and model.name == arch
+    assert model.input.shape == (None, 32, 32, 3) and model.input.dtype == "float32"
+    assert model.layers[0].name == "images"
+    normalization = model.layers[1]
+    assert isinstance(normalization, models.PixelNormalization)
+    assert normalization.name == "pixel_normalization" and not normalization.weights
+    assert model.get_layer("features").output.shape == (None, FEATURE_DIMS[arch])
+    logits = model.get_layer("logits")
+    assert isinstance(logits, keras.layers.Dense) and logits.dtype_policy.name == "float32"
+    batch_norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+    assert batch_norms
+    for layer in batch_norms:
+        assert layer.momentum == pytest.approx(0.9) and layer.epsilon == pytest.approx(1e-5)
+    unnamed = [l.name for l in model.layers if AUTO_NAME.match(l.name)]
+    assert not unnamed, f"layers without a descriptive name: {unnamed}"
+
+
+@pytest.mark.parametrize("arch", _arch_params(sorted(REFERENCE_COUNTS)))
+def test_forward_32x32_float32_logits_and_uint8_input(arch):
+    model = models.get_model(arch, 10)
+    images = _images((32, 32, 3))
+    logits = keras.ops.convert_to_numpy(model(images, training=False))
+    assert logits.shape == (2, 10) and logits.dtype == np.float32
+    assert np.all(np.isfinite(logits))
+    from_uint8 = keras.ops.convert_to_numpy(model(images.astype("uint8"), training=False))
+    np.testing.assert_allclose(from_uint8, logits, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "arch", _arch_params(sorted(a for a in REFERENCE_COUNTS if a != "cnn"))
+)
+def test_forward_64x64(arch):
+    model = models.get_model(arch, 200, input_shape=(64, 64, 3))
+    features_model = keras.Model(model.input, [model.get_layer("features").output, model.output])
+    features, logits = features_model(_images((64, 64, 3)), training=False)
+    assert tuple(features.shape) == (2, FEATURE_DIMS[arch])
+    assert tuple(logits.shape) == (2, 200)
+
+
+def test_cnn_rejects_other_input_shapes():
+    with pytest.raises(InputError, match="32x32"):
+        models.get_model("cnn", 10, input_shape=(64, 64, 3))
+
+
+def test_mobilenetv2_keeps_the_reference_padded_1x1_stem():
+    model = models.get_model("mobilenetv2", 10)
+    assert model.get_layer("stem_conv").output.shape[1:3] == (34, 34)
+
+
+def test_unknown_arch_raises_input_error():
+    with pytest.raises(InputError, match=r"Unknown architecture 'resnet1000'\. Available: cnn"):
+        models.get_model("resnet1000", 10)
+
+
+@pytest.mark.parametrize("num_classes", [1, 0, -3, 2.5, True, "10"])
+def test_bad_num_classes_raises_input_error(num_classes):
+    with pytest.raises(InputError, match="num_classes"):
+        models.get_model("preresnet20", num_classes)
+
+
+@pytest.mark.parametrize(
+    "input_shape", [(32, 32), (0, 32, 3), (32, 32, None), "32x32", 32, (32.0, 32, 3)]
+)
+def test_bad_input_shape_raises_input_error(input_shape):
+    with pytest.raises(InputError, match="input_shape"):
+        models.get_model("preresnet20", 10, input_shape=input_shape)
+
+
+def test_mean_std_must_match_channels():
+    with pytest.raises(InputError, match="channel"):
+        models.get_model("preresnet20", 10, input_shape=(32, 32, 1))
+    with pytest.raises(InputError, match="std"):
+        models.PixelNormalization((0.5, 0.5, 0.5), (0.2, 0.0, 0.2))
+
+
+def test_pixel_normalization_values_and_config():
+    layer = models.PixelNormalization(models.CIFAR10_MEAN, models.CIFAR10_STD)
+    pixels = np.array([[[[0, 128, 255]]]], dtype="uint8")
+    out = keras.ops.convert_to_numpy(layer(pixels))
+    expected = (pixels / 255.0 - np.array(models.CIFAR10_MEAN)) / np.array(models.CIFAR10_STD)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    config = layer.get_config()
+    assert config["mean"] == list(models.CIFAR10_MEAN)
+    assert config["std"] == list(models.CIFAR10_STD)
+    clone = models.PixelNormalization.from_config(config)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(clone(pixels)), out)
+
+
+def test_logits_stay_float32_under_mixed_precision():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = models.get_model("preresnet20", 10)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    logits = model(_images((32, 32, 3), dtype="uint8"), training=False)
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert model.get_layer("stage1_block0_conv1").compute_dtype == "bfloat16"
+
+
+def test_strided_convolutions_pad_like_pytorch():
+    # PyTorch pads a stride-2 3x3 conv by 1 on every side, so the first output window is
+    # centred on pixel (0, 0); Keras' "same" would centre it on (1, 1).
+    inputs = keras.Input((4, 4, 1))
+    outputs = _common.conv2d(inputs, 1, 3, "probe", strides=2)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("probe").set_weights([np.ones((3, 3, 1, 1), "float32")])
+    image = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    out = keras.ops.convert_to_numpy(model(image))[0, :, :, 0]
+    padded = np.pad(image[0, :, :, 0], 1)
+    expected = [[padded[r : r + 3, c : c + 3].sum() for c in (0, 2)] for r in (0, 2)]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_channel_split_and_shuffle_match_the_reference():
+    x = np.arange(2 * 3 * 3 * 8, dtype="float32").reshape(2, 3, 3, 8)
+    first, second = ChannelSplit()(x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first), x[..., :4])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(second), x[..., 4:])
+    shuffled = keras.ops.convert_to_numpy(ChannelShuffle(2)(x))
+    # PyTorch: view(b, groups, c // groups, h, w).transpose(1, 2) on NCHW.
+    nchw = x.transpose(0, 3, 1, 2).reshape(2, 2, 4, 3, 3).transpose(0, 2, 1, 3, 4)
+    np.testing.assert_array_equal(shuffled, nchw.reshape(2, 8, 3, 3).transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("arch", ["preresnet20", "shufflenetv2"])
+def test_keras_save_load_round_trip(arch, tmp_path):
+    model = models.get_model(arch, 10, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
+    images = _images((32, 32, 3))
+    expected = keras.ops.convert_to_numpy(model(images, training=False))
+    path = os.path.join(tmp_path, "model.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.name == arch
+    assert restored.get_layer("pixel_normalization").mean == (0.5, 0.4, 0.3)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(restored(images, training=False)), expected
+    )
+
+
+@pytest.mark.parametrize(
+    "arch, input_shape",
+    [("cnn", (32, 32, 3)), ("preresnet20", (32, 32, 3)), ("preresnet20", (64, 64, 3))],
+)
+def test_train_step_updates_weights_and_batch_statistics(arch, input_shape):
+    model = models.get_model(arch, 10, input_shape=input_shape)
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    first_bn = next(l for l in model.layers if isinstance(l, keras.layers.BatchNormalization))
+    kernel = model.get_layer("logits").kernel
+    kernel_before = keras.ops.convert_to_numpy(kernel).copy()
+    moving_mean_before = keras.ops.convert_to_numpy(first_bn.moving_mean).copy()
+    loss = model.train_on_batch(_images(input_shape, dtype="uint8"), np.array([3, 7]))
+    assert np.isfinite(loss)
+    assert not np.array_equal(keras.ops.convert_to_numpy(kernel), kernel_before)
+    assert not np.array_equal(keras.ops.convert_to_numpy(first_bn.moving_mean), moving_mean_before)

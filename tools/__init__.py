@@ -1,0 +1,1 @@
+"""absl binaries, run from the repository root as `python -m tools.<name>`."""

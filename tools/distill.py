@@ -1,0 +1,33 @@
+"""Trains a student by knowledge distillation from a teacher (paper eq. 1): the stealer.
+
+    python -m tools.distill --teacher=runs/nasty/model.keras --arch=cnn --alpha=0.9 \
+        --temperature=4 --output_dir=runs/student
+"""
+
+from absl import flags as absl_flags
+
+from tools import common
+from flags import data, kd, model, train
+
+data.define_data_flags()
+model.define_model_flags()
+train.define_train_flags("runs/distill")
+kd.define_kd_flags()
+FLAGS = absl_flags.FLAGS
+
+
+def main():
+    from nasty_tf import training
+
+    config = common.train_config(FLAGS)
+    kd_config = training.DistillConfig(FLAGS.teacher, FLAGS.alpha, FLAGS.temperature)
+    metrics = training.distill(config, kd_config, on_finished=common.on_finished(FLAGS))
+    print(
+        f"student {config.arch}: test accuracy {metrics['accuracy']:.2f}% (teacher "
+        f"{metrics['teacher_accuracy']:.2f}%) -> {config.output_dir}/model.keras"
+    )
+
+
+if __name__ == "__main__":
+    absl_flags.mark_flag_as_required("teacher")
+    common.run(main)

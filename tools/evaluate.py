@@ -1,0 +1,34 @@
+"""Measures a saved network's accuracy on a dataset split.
+
+    python -m tools.evaluate --model=runs/nasty/model.keras --dataset=digits
+"""
+
+import os
+
+from absl import flags as absl_flags
+
+from tools import common
+from flags import data, evaluate
+
+data.define_data_flags()
+evaluate.define_evaluate_flags()
+FLAGS = absl_flags.FLAGS
+
+
+def main():
+    from nasty_tf import data as data_lib
+    from nasty_tf import training
+    from nasty_tf.training.run_directory import atomic_write_json
+
+    dataset = data_lib.load_dataset(
+        FLAGS.dataset, data_dir=FLAGS.data_dir, train_fraction=FLAGS.train_fraction, seed=FLAGS.seed
+    )
+    result = training.evaluate(FLAGS.model, dataset, FLAGS.split)
+    print(f"{FLAGS.model}: {result['split']} accuracy {result['accuracy']:.2f}% on {result['images']} images")
+    if FLAGS.output_dir:
+        atomic_write_json(os.path.join(FLAGS.output_dir, "evaluation.json"), result)
+
+
+if __name__ == "__main__":
+    absl_flags.mark_flag_as_required("model")
+    common.run(main)

@@ -1,0 +1,26 @@
+"""Trains a normal classifier (the future adversary, or a scratch baseline).
+
+    python -m tools.train --dataset=digits --arch=cnn --epochs=10 --output_dir=runs/normal
+"""
+
+from absl import flags as absl_flags
+
+from tools import common
+from flags import data, model, train
+
+data.define_data_flags()
+model.define_model_flags()
+train.define_train_flags("runs/train")
+FLAGS = absl_flags.FLAGS
+
+
+def main():
+    from nasty_tf import training
+
+    config = common.train_config(FLAGS)
+    metrics = training.train(config, on_finished=common.on_finished(FLAGS))
+    print(f"normal {config.arch}: test accuracy {metrics['accuracy']:.2f}% -> {config.output_dir}/model.keras")
+
+
+if __name__ == "__main__":
+    common.run(main)

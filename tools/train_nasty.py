@@ -1,0 +1,34 @@
+"""Trains a nasty teacher against a normal adversary (paper eq. 2).
+
+    python -m tools.train_nasty --adversary=runs/normal/model.keras --omega=0.04 \
+        --temperature=4 --output_dir=runs/nasty
+"""
+
+from absl import flags as absl_flags
+
+from tools import common
+from flags import data, model, nasty, train
+
+data.define_data_flags()
+model.define_model_flags()
+train.define_train_flags("runs/train_nasty")
+nasty.define_nasty_flags()
+FLAGS = absl_flags.FLAGS
+
+
+def main():
+    from nasty_tf import training
+
+    config = common.train_config(FLAGS)
+    nasty_config = training.NastyConfig(FLAGS.adversary, FLAGS.omega, FLAGS.temperature)
+    metrics = training.train_nasty(config, nasty_config, on_finished=common.on_finished(FLAGS))
+    print(
+        f"nasty {config.arch}: test accuracy {metrics['accuracy']:.2f}% (adversary "
+        f"{metrics['adversary_accuracy']:.2f}%, adversarial KL {metrics['adversarial_kl']:.3f}) "
+        f"-> {config.output_dir}/model.keras"
+    )
+
+
+if __name__ == "__main__":
+    absl_flags.mark_flag_as_required("adversary")
+    common.run(main)
