@@ -16,6 +16,7 @@ from nasty_tf.data.dataset import Dataset
 from nasty_tf.errors import InputError
 
 TFDS_DATASETS = ("cifar10", "cifar100")
+_CHUNK = 10_000  # examples per batch read from TFDS
 
 # The reference normalises CIFAR-100 with the CIFAR-10 constants too; we follow it so that
 # numbers stay comparable (DESIGN.md section 2).
@@ -34,7 +35,7 @@ def _not_prepared_message(name: str, data_dir) -> str:
 
 
 def load_tfds(name: str, data_dir=None) -> Dataset:
-    """Loads a prepared TFDS CIFAR dataset into memory as numpy arrays.
+    """Loads a prepared TFDS CIFAR dataset into memory as numpy arrays (in file order).
 
     Args:
         name: `"cifar10"` or `"cifar100"`.
@@ -78,7 +79,10 @@ def load_tfds(name: str, data_dir=None) -> Dataset:
             split=["train", "test"],
             data_dir=data_dir,
             as_supervised=True,
-            batch_size=-1,
+            # Not batch_size=-1: TFDS turns that into one batch of `total_num_examples or
+            # sys.maxsize`, and where split sizes are unknown (tfds.testing.mock_data) TF then
+            # aborts the whole process (std::length_error). Fixed chunks work everywhere.
+            batch_size=_CHUNK,
             download=False,
             with_info=True,
         )
@@ -89,8 +93,10 @@ def load_tfds(name: str, data_dir=None) -> Dataset:
         raise InputError(_not_prepared_message(name, data_dir)) from e
 
     def to_numpy(split):
-        images, labels = tfds.as_numpy(split)
-        return np.asarray(images, np.uint8), np.asarray(labels, np.int32)
+        chunks = list(tfds.as_numpy(split))
+        images = np.concatenate([images for images, _ in chunks]).astype(np.uint8, copy=False)
+        labels = np.concatenate([labels for _, labels in chunks]).astype(np.int32, copy=False)
+        return images, labels
 
     x_train, y_train = to_numpy(train)
     x_test, y_test = to_numpy(test)

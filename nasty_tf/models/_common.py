@@ -10,8 +10,10 @@ PyTorch defaults that differ from Keras':
   only strided convolutions (and the reference's odd MobileNetV2 stem) get an explicit
   `ZeroPadding2D`. Parameter counts do not see this; ported weights and feature maps would.
 
-Kernels use the Keras default initialisers (glorot-uniform kernels, zero biases), not
-PyTorch's kaiming-uniform(a=sqrt(5)); the reference networks train well with either.
+Kernels use the Keras default initialisers (glorot-uniform kernels, zero biases, BN gamma 1 and
+beta 0), not PyTorch's kaiming-uniform(a=sqrt(5)) nor the per-model schemes some reference
+files add (normal(0, sqrt(2/n)) in PreResNet, kaiming-normal in ResNeXt); DESIGN.md accepts
+either, and one scheme for the whole zoo keeps the ports simple.
 """
 
 import numbers

@@ -18,7 +18,8 @@ class ChannelSplit(keras.layers.Layer):
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] % 2:
             raise ValueError(
-                f"ChannelSplit needs an even number of channels. Received: input_shape={input_shape}"
+                "ChannelSplit needs an even number of channels. "
+                f"Received: input_shape={input_shape}"
             )
         self.built = True
 

@@ -1,12 +1,14 @@
 """MobileNetV2 for CIFAR, as in the reference code (weiaicunzai/pytorch-cifar100 lineage).
 
 This is the variant whose parameter counts DESIGN.md lists (2,254,090 for 10 classes), not
-kuangliu's (2,296,922): every convolution has a bias, activations are ReLU6, and the stem is
-a 1x1 convolution with padding 1, so a 32x32 image becomes 34x34 with a zero border (a
-reference quirk kept on purpose). Stages (expansion t, channels, blocks, stride):
-(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 1),
-(6, 320, 1, 1); then 1x1 conv to 1280, BN, ReLU6 and global pooling. The reference's
-classifier is a 1x1 conv on the pooled map, which is exactly a Dense layer here.
+kuangliu/pytorch-cifar's (3x3 stem, bias-free convolutions, ReLU): every convolution has a
+bias, activations are ReLU6, and the stem is a 1x1 convolution with padding 1, so a 32x32
+image becomes 34x34 with a zero border (a reference quirk kept on purpose).
+
+Stages (expansion t, channels, blocks, stride): (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2),
+(6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 1), (6, 320, 1, 1); then 1x1 conv to 1280, BN,
+ReLU6 and global pooling. The reference's classifier is a 1x1 conv on the pooled map, which is
+exactly a Dense layer here.
 
 Layer names: `stem_conv`, `stem_bn`, `stage{s}_block{b}_{expand,depthwise,project}_{conv,bn}`,
 `head_conv`, `head_bn`.

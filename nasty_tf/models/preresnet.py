@@ -1,9 +1,10 @@
-"""Pre-activation CIFAR ResNets ("ResNetC-20/32" in the paper), after bearpaw/pytorch-classification.
+"""Pre-activation CIFAR ResNets ("ResNetC-20/32" in the paper), as in the reference code.
 
-Three stages of 16/32/64 channels with `(depth - 2) / 6` BasicBlocks each. A block is
-BN-ReLU-conv-BN-ReLU-conv added to its input; the shortcut is identity or, when the shape
-changes, a bare 1x1 strided convolution (no BN) applied to the block's *un-activated* input,
-as in the reference. The stem is a lone 3x3 convolution; one BN-ReLU closes the last stage.
+A port of the reference's `PreResNet` (bearpaw/pytorch-classification). Three stages of
+16/32/64 channels with `(depth - 2) / 6` BasicBlocks each. A block is BN-ReLU-conv-BN-ReLU-conv
+added to its input; the shortcut is identity or, when the shape changes, a bare 1x1 strided
+convolution (no BN) applied to the block's *un-activated* input, as in the reference. The
+stem is a lone 3x3 convolution; one BN-ReLU closes the last stage.
 
 Deviation: the reference pools with `AvgPool2d(8)`, which only fits 32x32 inputs; we use
 global average pooling (identical at 32x32) so 64x64 inputs work too.
@@ -41,7 +42,8 @@ def preresnet(depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, st
     """Builds a pre-activation CIFAR ResNet of the given depth (6n + 2).
 
     Args:
-        depth: Total depth; `(depth - 2)` must be a positive multiple of 6 (20, 32, 56, ...).
+        depth: Total depth `6n + 2` below 44 (20, 32, 38, ...); the reference switches to
+            Bottleneck blocks from depth 44 on, which this port does not build.
         num_classes: Number of classes (at least 2).
         input_shape: `(height, width, channels)`; any size, e.g. 32x32 or 64x64.
         mean: Per-channel pixel mean in [0, 1] units, stored in the network.
@@ -51,8 +53,16 @@ def preresnet(depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, st
         A Functional `keras.Model` named `f"preresnet{depth}"` with 64-d `"features"`.
     """
     arch = f"preresnet{depth}"
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise InputError(f"depth must be 6n + 2 with n >= 1 (20, 32, ...). Received: depth={depth!r}")
+    if (
+        isinstance(depth, bool)
+        or not isinstance(depth, int)
+        or not 8 <= depth < 44
+        or (depth - 2) % 6
+    ):
+        raise InputError(
+            f"depth must be 6n + 2 between 8 and 38 (BasicBlock depths, e.g. 20 or 32). "
+            f"Received: depth={depth!r}"
+        )
     input_shape = _common.check_arguments(arch, num_classes, input_shape)
     blocks_per_stage = (depth - 2) // 6
     inputs, x = _common.network_input(input_shape, mean, std)

@@ -1,9 +1,9 @@
 """CIFAR-style ResNet-18/34/50, ported from kuangliu/pytorch-cifar (the reference teachers).
 
 Unlike the ImageNet ResNet, the stem is a single 3x3 stride-1 convolution without max-pool,
-so a 32x32 image keeps its resolution into the first stage. The reference ends in
-`avg_pool2d(4)` (32x32 only); global average pooling gives the same result at 32x32 and also
-serves 64x64 Tiny-ImageNet inputs.
+so a 32x32 image keeps its resolution into the first stage. Like the Nasty Teacher code (which
+replaced kuangliu's `avg_pool2d(4)`), it ends in global average pooling, so 32x32 CIFAR and
+64x64 Tiny-ImageNet inputs both work.
 
 Layer names: `stem_conv`, `stem_bn`, then `stage{s}_block{b}_{conv,bn}{i}` with
 `stage{s}_block{b}_shortcut_{conv,bn}` for projection shortcuts (stages 1-4, blocks from 0).

@@ -1,0 +1,172 @@
+"""Every binary on a tiny setting, and every bad input ending in one clear line.
+
+The binaries run as real subprocesses (`python -m tools.<name>`) from the repository root.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.single_pass
+TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=1", "--batch_size=64", "--verbose=0"]
+
+
+def run_tool(name, *args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", f"tools.{name}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A normal, a nasty and a KD run made by the binaries themselves."""
+    root = tmp_path_factory.mktemp("tools")
+    normal = run_tool("train", *TINY, f"--output_dir={root}/normal")
+    assert normal.returncode == 0, normal.stderr[-3000:]
+    nasty = run_tool(
+        "train_nasty", *TINY, f"--adversary={root}/normal/model.keras", "--omega=0.05",
+        "--temperature=4", f"--output_dir={root}/nasty",
+    )
+    assert nasty.returncode == 0, nasty.stderr[-3000:]
+    student = run_tool(
+        "distill", *TINY, f"--teacher={root}/nasty/model.keras", "--alpha=0.9",
+        f"--output_dir={root}/student",
+    )
+    assert student.returncode == 0, student.stderr[-3000:]
+    return root, normal, nasty, student
+
+
+def test_train_nasty_and_distill_write_their_outputs(trained):
+    root, normal, nasty, student = trained
+    for run, name in ((normal, "normal"), (nasty, "nasty"), (student, "student")):
+        assert "test accuracy" in run.stdout
+        metrics = json.load(open(root / name / "metrics.json"))
+        assert 0 <= metrics["accuracy"] <= 100
+        assert (root / name / "model.keras").is_file()
+    assert json.load(open(root / "nasty" / "metrics.json"))["config"]["omega"] == 0.05
+
+
+def test_evaluate_prints_and_writes_accuracy(trained, tmp_path):
+    root = trained[0]
+    result = run_tool(
+        "evaluate", f"--model={root}/nasty/model.keras", "--dataset=digits", f"--output_dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = json.load(open(tmp_path / "evaluation.json"))
+    assert f"{written['accuracy']:.2f}%" in result.stdout
+    expected = json.load(open(root / "nasty" / "metrics.json"))["accuracy"]
+    assert written["accuracy"] == pytest.approx(expected)
+
+
+def test_a_finished_run_is_not_overwritten_without_the_flag(trained):
+    root = trained[0]
+    before = (root / "normal" / "model.keras").read_bytes()
+    result = run_tool("train", *TINY, f"--output_dir={root}/normal")
+    assert_one_line_error(result, "already holds a finished run", "--overwrite")
+    assert (root / "normal" / "model.keras").read_bytes() == before
+
+
+def test_reproduce_writes_the_report(tmp_path):
+    result = run_tool(
+        "reproduce", "--train_fraction=0.15", "--epochs=1", "--student_epochs=1",
+        "--student_seeds=0", "--verbose=0", f"--output_dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.load(open(tmp_path / "report.json"))
+    assert report["protocol"] == "digits_demo"
+    assert {"normal", "nasty"} == set(report["teachers"])
+    routes = {(row["arch"], row["teacher"]) for row in report["students"]}
+    assert routes == {("cnn", "none"), ("cnn", "normal"), ("cnn", "nasty")}
+    for row in report["students"]:
+        run_dir = "scratch" if row["teacher"] == "none" else f"kd_{row['teacher']}"
+        metrics = json.load(open(tmp_path / "students" / "cnn_seed0" / run_dir / "metrics.json"))
+        assert row["accuracy"] == metrics["accuracy"]  # the report comes from the runs
+    assert "| Student | Scratch | KD from normal | KD from nasty |" in result.stdout
+    assert "KD from nasty" in (tmp_path / "report.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    (root / "corrupt.keras").write_bytes(b"\x00 definitely not a keras archive")
+    (root / "empty").mkdir()
+    for split in ("train", "test"):
+        (root / "broken" / split / "cat").mkdir(parents=True)
+        (root / "broken" / split / "cat" / "0.png").write_bytes(b"not an image")
+    with zipfile.ZipFile(root / "noclasses.zip", "w") as archive:
+        archive.writestr("readme.txt", "nothing here")
+    return root
+
+
+BAD_INPUTS = [
+    ("train", ["--arch=resnet9000"], ["resnet9000"]),
+    ("train", ["--dataset=mnist_pro"], ["mnist_pro"]),
+    ("train", ["--train_fraction=0"], ["--train_fraction"]),
+    ("train", ["--train_fraction=1.5"], ["--train_fraction"]),
+    ("train", ["--dataset=image_folder"], ["--data_dir"]),
+    ("train", ["--dataset=image_folder", "--data_dir={root}/nowhere"], ["nowhere"]),
+    ("train", ["--dataset=image_folder", "--data_dir={root}/empty"], ["empty"]),
+    ("train", ["--dataset=image_folder", "--data_dir={root}/broken"], ["0.png"]),
+    ("train", ["--dataset=image_folder", "--data_dir={root}/noclasses.zip"], ["noclasses.zip"]),
+    ("train", ["--dataset=cifar10", "--data_dir={root}/empty"], ["cifar10"]),
+    ("train_nasty", ["--adversary={root}/missing.keras"], ["--adversary", "missing.keras"]),
+    ("train_nasty", ["--adversary={root}/corrupt.keras"], ["--adversary", "corrupt.keras"]),
+    ("train_nasty", ["--adversary={root}/seven.keras"], ["--adversary", "7 classes"]),
+    ("train_nasty", ["--adversary={root}/big.keras"], ["--adversary", "shape"]),
+    ("train_nasty", ["--adversary={root}/ten.keras", "--omega=-0.1"], ["--omega"]),
+    ("train_nasty", ["--adversary={root}/ten.keras", "--temperature=0"], ["--temperature"]),
+    ("distill", ["--teacher={root}/ten.keras", "--alpha=1.5"], ["--alpha"]),
+    ("distill", ["--teacher={root}/ten.keras", "--temperature=-4"], ["--temperature"]),
+    ("distill", ["--teacher={root}/seven.keras"], ["--teacher", "7 classes"]),
+    ("evaluate", ["--model={root}/corrupt.keras"], ["--model", "corrupt.keras"]),
+    ("reproduce", ["--protocol=table99"], ["--protocol", "table99"]),
+    ("reproduce", ["--student_seeds=a,b"], ["--student_seeds"]),
+    ("reproduce", ["--omega=-1"], ["--omega"]),
+]
+
+
+@pytest.fixture(scope="module")
+def saved_networks(bad_files):
+    """Small networks of the wrong shape / class count, saved without TensorFlow ops."""
+    script = (
+        "from nasty_tf import models;"
+        f"models.get_model('cnn', 7, (32, 32, 3)).save('{bad_files}/seven.keras');"
+        f"models.get_model('preresnet20', 10, (64, 64, 3)).save('{bad_files}/big.keras');"
+        f"models.get_model('cnn', 10, (32, 32, 3)).save('{bad_files}/ten.keras')"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True)
+    return bad_files
+
+
+@pytest.mark.parametrize("tool, args, fragments", BAD_INPUTS, ids=lambda v: str(v)[:40])
+def test_bad_input_ends_in_one_clear_line(saved_networks, tmp_path, tool, args, fragments):
+    args = [arg.format(root=saved_networks) for arg in args]
+    if tool != "evaluate":
+        args += ["--epochs=1", "--verbose=0"]
+    result = run_tool(tool, *args, f"--output_dir={tmp_path}/out")
+    assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "out" / "model.keras").exists()
+
+
+def test_stray_arguments_are_refused():
+    result = run_tool("train", "oops")
+    assert result.returncode != 0 and "Unexpected arguments: oops" in result.stderr

@@ -1,0 +1,186 @@
+"""The training jobs on tiny digits settings: outputs, resumption, refusals, divergence."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import keras
+from nasty_tf import InputError, NastyTeacher
+from nasty_tf.errors import TrainingDiverged
+from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
+from nasty_tf.training import load_network, train, train_nasty
+from nasty_tf.training.optimizers import ReferenceSGD
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data(TrainConfig(dataset="digits", train_fraction=0.2))
+
+
+def tiny(tmp_path, name, **changes):
+    fields = dict(dataset="digits", train_fraction=0.2, arch="cnn", epochs=1, batch_size=64, verbose=0)
+    fields.update(changes)
+    return TrainConfig(output_dir=str(tmp_path / name), **fields)
+
+
+@pytest.fixture(scope="module")
+def normal_run(tmp_path_factory, digits):
+    root = tmp_path_factory.mktemp("normal")
+    config = tiny(root, "normal", epochs=2)
+    return config, train(config, digits)
+
+
+def test_train_writes_the_bare_network_and_metrics(normal_run, digits):
+    config, metrics = normal_run
+    files = set(os.listdir(config.output_dir))
+    assert {"model.keras", "metrics.json", "config.json", "history.csv"} <= files
+    assert "backup" not in files  # removed once the run finished
+    saved = json.load(open(os.path.join(config.output_dir, "metrics.json")))
+    assert saved["accuracy"] == metrics["accuracy"] and 0 <= saved["accuracy"] <= 100
+    assert saved["epochs"] == 2 and len(saved["history"]["loss"]) == 2
+    assert saved["config"]["arch"] == "cnn" and saved["config"]["kind"] == "normal"
+    network = keras.saving.load_model(os.path.join(config.output_dir, "model.keras"))
+    assert network.name == "cnn" and network.output_shape == (None, 10)
+    logits = network.predict(digits.x_test, verbose=0)
+    assert np.mean(np.argmax(logits, -1) == digits.y_test) * 100 == pytest.approx(metrics["accuracy"])
+
+
+def test_a_finished_run_is_refused_reused_or_overwritten(normal_run, digits):
+    config, metrics = normal_run
+    with pytest.raises(InputError, match="already holds a finished run"):
+        train(config, digits)
+    assert train(config, digits, on_finished="reuse") == metrics
+    with pytest.raises(InputError, match="different config"):
+        train(config.replace(epochs=3), digits, on_finished="reuse")
+
+
+def test_nasty_and_kd_runs_record_their_partner(normal_run, digits, tmp_path):
+    normal_config, normal_metrics = normal_run
+    adversary = os.path.join(normal_config.output_dir, "model.keras")
+    nasty = train_nasty(tiny(tmp_path, "nasty", seed=1), NastyConfig(adversary, 0.05, 4.0), digits)
+    assert nasty["adversary_accuracy"] == pytest.approx(normal_metrics["accuracy"])
+    assert nasty["adversarial_kl"] > 0 and {"ce", "kl"} <= set(nasty["history"])
+    saved = keras.saving.load_model(os.path.join(tmp_path, "nasty", "model.keras"))
+    assert not isinstance(saved, NastyTeacher)  # the bare network, never the wrapper
+    assert len(saved.weights) == len(load_network(adversary, "--adversary").weights)
+    student = distill(
+        tiny(tmp_path, "student"), DistillConfig(os.path.join(tmp_path, "nasty", "model.keras")), digits
+    )
+    assert student["teacher_accuracy"] == pytest.approx(nasty["accuracy"])
+
+
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, digits):
+    config = tiny(tmp_path, "resumed", epochs=3)
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    from nasty_tf.training import jobs
+
+    original_fit = keras.Model.fit
+
+    def interrupted_fit(self, *args, callbacks=(), **kwargs):
+        return original_fit(self, *args, callbacks=[*callbacks, Interrupt()], **kwargs)
+
+    keras.Model.fit = interrupted_fit
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            jobs.train(config, digits)
+    finally:
+        keras.Model.fit = original_fit
+    assert os.path.isdir(os.path.join(config.output_dir, "backup"))
+    assert not os.path.exists(os.path.join(config.output_dir, "metrics.json"))
+    epochs_run = []
+
+    class Count(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            epochs_run.append(epoch)
+
+    def counted_fit(self, *args, callbacks=(), **kwargs):
+        return original_fit(self, *args, callbacks=[*callbacks, Count()], **kwargs)
+
+    keras.Model.fit = counted_fit
+    try:
+        metrics = jobs.train(config, digits)
+    finally:
+        keras.Model.fit = original_fit
+    assert epochs_run == [2]  # epochs 0 and 1 came back from the checkpoint
+    assert len(metrics["history"]["loss"]) == 3
+
+
+def test_resuming_with_another_config_is_refused(tmp_path, digits):
+    config = tiny(tmp_path, "run")
+    os.makedirs(os.path.join(config.output_dir, "backup"))
+    json.dump({"kind": "normal", "epochs": 99}, open(os.path.join(config.output_dir, "config.json"), "w"))
+    with pytest.raises(InputError, match="unfinished run with a different config"):
+        train(config, digits)
+
+
+def test_divergence_stops_with_a_clear_error(tmp_path, digits):
+    config = tiny(tmp_path, "diverged", optimizer="sgd", learning_rate=1e12)
+    with pytest.raises(TrainingDiverged, match="diverged.*epoch 1"):
+        train(config, digits)
+    assert not os.path.exists(os.path.join(config.output_dir, "metrics.json"))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(epochs=0), "--epochs must be >= 1"),
+        (dict(train_fraction=0.0), r"--train_fraction must be in \(0, 1\]"),
+        (dict(train_fraction=1.5), r"--train_fraction must be in \(0, 1\]"),
+        (dict(learning_rate=-1.0), "--learning_rate must be > 0"),
+        (dict(optimizer="rmsprop"), "--optimizer must be one of"),
+    ],
+)
+def test_bad_train_config_is_rejected(changes, message):
+    with pytest.raises(InputError, match=message):
+        TrainConfig(**changes)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: NastyConfig("x.keras", omega=-1.0), "--omega must be >= 0"),
+        (lambda: NastyConfig("x.keras", temperature=0.0), "--temperature must be > 0"),
+        (lambda: DistillConfig("x.keras", alpha=1.1), r"--alpha must be in \[0, 1\]"),
+    ],
+)
+def test_bad_nasty_and_kd_configs_are_rejected(make, message):
+    with pytest.raises(InputError, match=message):
+        make()
+
+
+def test_partner_with_other_classes_or_shape_is_rejected(tmp_path, digits):
+    from nasty_tf import models
+
+    wrong_classes = models.get_model("cnn", 7, (32, 32, 3))
+    wrong_classes.save(str(tmp_path / "seven.keras"))
+    with pytest.raises(InputError, match="has 7 classes but dataset 'digits' has 10"):
+        distill(tiny(tmp_path, "s"), DistillConfig(str(tmp_path / "seven.keras")), digits)
+    wrong_shape = models.get_model("preresnet20", 10, (64, 64, 3))
+    wrong_shape.save(str(tmp_path / "big.keras"))
+    with pytest.raises(InputError, match="takes images of shape"):
+        train_nasty(tiny(tmp_path, "n"), NastyConfig(str(tmp_path / "big.keras")), digits)
+    (tmp_path / "corrupt.keras").write_bytes(b"not a zip file")
+    with pytest.raises(InputError, match="cannot load"):
+        distill(tiny(tmp_path, "s2"), DistillConfig(str(tmp_path / "corrupt.keras")), digits)
+    with pytest.raises(InputError, match="no such file"):
+        distill(tiny(tmp_path, "s3"), DistillConfig(str(tmp_path / "missing.keras")), digits)
+
+
+def test_reference_sgd_adds_l2_to_the_gradient_before_momentum():
+    variable = keras.Variable(np.array([1.0, -2.0], dtype="float32"))
+    optimizer = ReferenceSGD(learning_rate=0.1, momentum=0.9, l2=0.5)
+    gradient = np.array([0.2, 0.4], dtype="float32")
+    velocity = np.zeros(2)
+    w = np.array([1.0, -2.0])
+    for _ in range(2):  # torch.optim.SGD: d = g + wd*w; v = m*v + d; w -= lr*v
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), variable)])
+        velocity = 0.9 * velocity + (gradient + 0.5 * w)
+        w = w - 0.1 * velocity
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), w, rtol=1e-5)
