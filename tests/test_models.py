@@ -70,6 +70,7 @@ def test_registry_lists_every_reference_arch():
     assert models.available_models() == sorted(REFERENCE_COUNTS)
 
 
+@pytest.mark.single_pass  # a count does not depend on the backend
 @pytest.mark.parametrize("num_classes", CLASS_COUNTS)
 @pytest.mark.parametrize("arch", sorted(REFERENCE_COUNTS))
 def test_trainable_parameter_count_matches_reference(arch, num_classes):

@@ -45,7 +45,9 @@ def accuracy_percent(logits, labels):
 
 def _run_config(kind, config, **extra):
     fields = dataclasses.asdict(config)
+    # Neither changes the result: a run stays reusable when moved or rerun more quietly.
     fields.pop("verbose")
+    fields.pop("output_dir")
     return {"kind": kind, **fields, **extra}
 
 
