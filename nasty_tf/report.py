@@ -47,6 +47,17 @@ def _summarise_students(student_runs):
     return rows
 
 
+def _machine():
+    """CPU model and count, e.g. "Intel(R) Xeon(R) Processor, 2 CPUs"."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
 def build_report(protocol, settings, normal, nasty, student_runs, seconds):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
@@ -56,8 +67,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds):
     return {
         "protocol": protocol,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip()
-        + f", {os.cpu_count()} CPUs",
+        "machine": _machine(),
         "backend": keras.backend.backend(),
         "seconds": round(seconds, 1),
         "settings": settings,
@@ -107,6 +117,11 @@ def format_table(report):
     for arch, routes in by_arch.items():
         cells = [_cell(routes[route]) if route in routes else "-" for route in ROUTES]
         lines.append(f"| {arch} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for arch, routes in by_arch.items():
+        if "normal" in routes and "nasty" in routes:
+            loss = routes["nasty"]["accuracy"] - routes["normal"]["accuracy"]
+            lines.append(f"Stealer's change, KD from nasty vs KD from normal ({arch}): {loss:+.2f} points")
     return "\n".join(lines)
 
 
