@@ -33,14 +33,14 @@ def regularisation_loss(network):
 
 def check_compatible(network, frozen, frozen_role):
     """Raises `InputError` unless the two networks take the same images and classes."""
-    for what, a, b in (
-        ("input shape", network.input_shape, frozen.input_shape),
+    for what, ours, theirs in (
+        ("input shape", tuple(network.input_shape[1:]), tuple(frozen.input_shape[1:])),
         ("number of classes", network.output_shape[-1], frozen.output_shape[-1]),
     ):
-        if tuple(a if isinstance(a, tuple) else (a,)) != tuple(b if isinstance(b, tuple) else (b,)):
+        if ours != theirs:
             raise InputError(
                 f"The {frozen_role}'s {what} does not match the network's. "
-                f"Received: {frozen_role}={b}, network={a}"
+                f"Received: {frozen_role}={theirs}, network={ours}"
             )
 
 

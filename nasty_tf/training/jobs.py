@@ -51,6 +51,14 @@ def _run_config(kind, config, **extra):
     return {"kind": kind, **fields, **extra}
 
 
+def _new_network(config, dataset):
+    """A freshly initialised network (seeded by `config.seed`) holding the dataset's statistics."""
+    keras.utils.set_random_seed(config.seed)
+    return models.get_model(
+        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
+    )
+
+
 def _augmenter(config, dataset):
     if not config.augment:
         return None
@@ -129,10 +137,7 @@ def train(config, dataset=None, on_finished="error"):
         return metrics
     dataset = dataset if dataset is not None else load_data(config)
     run_dir.prepare()
-    keras.utils.set_random_seed(config.seed)
-    network = models.get_model(
-        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
-    )
+    network = _new_network(config, dataset)
     trainer = AugmentedClassifier(network, _augmenter(config, dataset))
     seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
     return _finish(run_dir, network, dataset, config, seconds)
@@ -158,10 +163,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
     dataset = dataset if dataset is not None else load_data(config)
     adversary = load_network(nasty.adversary, "--adversary", dataset)
     run_dir.prepare()
-    keras.utils.set_random_seed(config.seed)
-    network = models.get_model(
-        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
-    )
+    network = _new_network(config, dataset)
     trainer = NastyTeacher(
         network, adversary, nasty.omega, nasty.temperature, augmenter=_augmenter(config, dataset)
     )
@@ -199,10 +201,7 @@ def distill(config, kd, dataset=None, on_finished="error"):
     dataset = dataset if dataset is not None else load_data(config)
     teacher = load_network(kd.teacher, "--teacher", dataset)
     run_dir.prepare()
-    keras.utils.set_random_seed(config.seed)
-    student = models.get_model(
-        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
-    )
+    student = _new_network(config, dataset)
     trainer = KnowledgeDistiller(
         student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
     )
