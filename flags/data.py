@@ -7,13 +7,14 @@ def define_data_flags():
     flags.DEFINE_string(
         "dataset",
         "digits",
-        "Dataset: digits (embedded, no download), image_folder, cifar10, cifar100.",
+        "Dataset: digits (embedded, no download), image_folder, cifar10, cifar100, tiny_imagenet.",
     )
     flags.DEFINE_string(
         "data_dir",
         None,
         "image_folder: a directory or .tar.gz/.zip laid out as split/class/image. "
-        "cifar10/cifar100: the TFDS data_dir holding the prepared dataset.",
+        "cifar10/cifar100: the TFDS data_dir holding the prepared dataset. "
+        "tiny_imagenet: tiny-imagenet-200.zip or its extracted folder.",
     )
     flags.DEFINE_float(
         "train_fraction", 1.0, "Stratified fraction of the training split to keep, in (0, 1]."

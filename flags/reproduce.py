@@ -12,14 +12,36 @@ def define_reproduce_flags():
     flags.DEFINE_float("train_fraction", None, "Stratified fraction of the training split, (0, 1].")
     flags.DEFINE_integer("seed", None, "Seed of the teachers (students use --student_seeds).")
     flags.DEFINE_string("arch", None, "Override the teacher architecture (normal and nasty).")
-    flags.DEFINE_list("student_archs", None, "Override the student architectures (comma-separated).")
+    flags.DEFINE_list(
+        "student_archs",
+        None,
+        "Override the student architectures (comma-separated; 'self' = the teacher's). A listed "
+        "arch keeps its protocol schedule; others take the last student's.",
+    )
     flags.DEFINE_list("student_seeds", None, "Seeds of the student runs, averaged in the report.")
-    flags.DEFINE_integer("epochs", None, "Override the teachers' epochs.")
-    flags.DEFINE_integer("student_epochs", None, "Override the students' epochs.")
+    flags.DEFINE_integer("epochs", None, "Override the teachers' epochs (not scaled by --epochs_scale).")
+    flags.DEFINE_integer(
+        "student_epochs", None, "Override the students' epochs (not scaled by --epochs_scale)."
+    )
+    flags.DEFINE_float(
+        "epochs_scale",
+        None,
+        "Multiply every stage's default epochs (rounded, at least 1), keeping the lr schedule's "
+        "shape: e.g. 0.01 for a smoke run. Only the full length reproduces the paper.",
+    )
+    flags.DEFINE_string(
+        "normal_teacher", None, "A trained normal teacher (.keras) to use instead of training one."
+    )
+    flags.DEFINE_string(
+        "nasty_teacher", None, "A trained nasty teacher (.keras) to use instead of training one."
+    )
     flags.DEFINE_integer("batch_size", None, "Override every stage's batch size.")
     flags.DEFINE_float("learning_rate", None, "Override every stage's initial learning rate.")
     flags.DEFINE_float("omega", None, "Override omega of the nasty teacher (eq. 2).")
     flags.DEFINE_float("temperature", None, "Override tau_A of the nasty teacher (eq. 2).")
     flags.DEFINE_float("alpha", None, "Override alpha of the KD students (eq. 1).")
     flags.DEFINE_float("kd_temperature", None, "Override tau_s of the KD students (eq. 1).")
+    flags.DEFINE_bool(
+        "figures", None, "Write logit-response and t-SNE figures (default: the protocol's, on)."
+    )
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")

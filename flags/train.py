@@ -13,10 +13,21 @@ def define_train_flags(default_output_dir, epochs=10, optimizer="adam", learning
     flags.DEFINE_string(
         "lr_schedule",
         "constant",
-        "constant, cosine (to zero) or step (x0.1 at 50% and 75% of the epochs).",
+        "constant, cosine (to zero), step (x0.1 at 50% and 75% of the epochs) or multistep "
+        "(x--lr_decay at each of --lr_milestones).",
     )
-    flags.DEFINE_float(
-        "weight_decay", 0.0, "L2 added to the gradient before momentum (sgd only; reference 5e-4)."
+    flags.DEFINE_list(
+        "lr_milestones",
+        [],
+        "multistep: increasing fractions of --epochs where the rate drops, e.g. 0.3,0.6,0.8.",
+    )
+    flags.DEFINE_float("lr_decay", 0.1, "multistep: factor applied at each milestone, in (0, 1].")
+    flags.DEFINE_float("weight_decay", 0.0, "Weight decay of sgd (reference 5e-4).")
+    flags.DEFINE_string(
+        "weight_decay_mode",
+        "coupled",
+        "coupled: L2 added to the gradient before momentum (PyTorch, the reference); "
+        "decoupled: Keras' SGD(weight_decay), w -= lr*wd*w.",
     )
     flags.DEFINE_bool("augment", True, "Apply the dataset's augmentation (crop, and flip for photos).")
     define_output_flags(default_output_dir)

@@ -58,7 +58,7 @@ def _machine():
     return f"{model}, {os.cpu_count()} CPUs"
 
 
-def build_report(protocol, settings, normal, nasty, student_runs, seconds):
+def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
     Accuracies are test-split percentages of the last epoch (no checkpoint selection on the
@@ -76,6 +76,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds):
                 "arch": normal["arch"],
                 "accuracy": normal["accuracy"],
                 "train_seconds": normal.get("train_seconds"),
+                "file": normal.get("file"),  # set when given rather than trained
             },
             "nasty": {
                 "arch": nasty["arch"],
@@ -83,10 +84,12 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds):
                 "delta": nasty["accuracy"] - normal["accuracy"],
                 "adversarial_kl": nasty.get("adversarial_kl"),
                 "train_seconds": nasty.get("train_seconds"),
+                "file": nasty.get("file"),
             },
         },
         "students": _summarise_students(student_runs),
         "student_runs": student_runs,
+        "figures": figures or {},
     }
 
 
@@ -125,8 +128,32 @@ def format_table(report):
     return "\n".join(lines)
 
 
+def _given_teachers(report):
+    """Lines naming the teachers that were loaded from files rather than trained."""
+    return [
+        f"The {route} teacher was given, not trained: `{teacher['file']}`."
+        for route, teacher in report["teachers"].items()
+        if teacher.get("file")
+    ]
+
+
+FIGURE_CAPTIONS = {
+    "logit_responses": "Logit responses after temperature softmax, normal vs nasty teacher (Fig. 1)",
+    "tsne_features": "t-SNE of the teachers' pre-logit features (Fig. 2)",
+    "tsne_logits": "t-SNE of the teachers' logits (Fig. 2)",
+}
+
+
+def _figure_lines(figures):
+    lines = []
+    for key, file_name in figures.items():
+        lines += [f"![{FIGURE_CAPTIONS.get(key, key)}]({file_name})", ""]
+    return lines
+
+
 def format_markdown(report):
     seeds = report["settings"].get("student_seeds")
+    given = _given_teachers(report)
     return "\n".join(
         [
             f"# nasty-tf report: {report['protocol']}",
@@ -134,12 +161,14 @@ def format_markdown(report):
             f"{report['date']}, {report['machine']}, Keras backend {report['backend']}, "
             f"{report['seconds']:.0f} s in all.",
             "",
+            *([*given, ""] if given else []),
             "Test accuracy (%) at the last epoch. Students: mean ± std over seeds "
             f"{seeds}; in brackets the change against the same student trained from scratch.",
             "Adversarial KL: tau_A^2 KL(p_nasty || p_normal) at tau_A, mean over the test split.",
             "",
             format_table(report),
             "",
+            *_figure_lines(report.get("figures") or {}),
             "Settings:",
             "",
             "```",

@@ -101,7 +101,11 @@ def test_reproduce_writes_the_report(tmp_path):
         metrics = json.load(open(tmp_path / "students" / "cnn_seed0" / run_dir / "metrics.json"))
         assert row["accuracy"] == metrics["accuracy"]  # the report comes from the runs
     assert "| Student | Scratch | KD from normal | KD from nasty |" in result.stdout
-    assert "KD from nasty" in (tmp_path / "report.md").read_text()
+    markdown = (tmp_path / "report.md").read_text()
+    assert "KD from nasty" in markdown
+    for figure in ("logit_responses.png", "tsne_features.png", "tsne_logits.png"):
+        assert (tmp_path / figure).stat().st_size > 10_000
+        assert f"]({figure})" in markdown
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +145,12 @@ BAD_INPUTS = [
     ("reproduce", ["--protocol=table99"], ["--protocol", "table99"]),
     ("reproduce", ["--student_seeds=a,b"], ["--student_seeds"]),
     ("reproduce", ["--omega=-1"], ["--omega"]),
+    ("reproduce", ["--epochs_scale=0"], ["--epochs_scale"]),
+    ("reproduce", ["--normal_teacher={root}/missing.keras"], ["--normal_teacher", "missing.keras"]),
+    ("reproduce", ["--protocol=table3_tiny_imagenet"], ["--data_dir", "tiny_imagenet"]),
+    ("train", ["--weight_decay_mode=adamw"], ["--weight_decay_mode"]),
+    ("train", ["--lr_schedule=multistep", "--lr_milestones=a"], ["--lr_milestones"]),
+    ("train", ["--lr_schedule=multistep"], ["--lr_milestones"]),
 ]
 
 

@@ -29,7 +29,7 @@ def run(main):
 
 
 def train_config(flag_values, **overrides):
-    """The `TrainConfig` that the data, model and train flags describe."""
+    """The `TrainConfig` that the data, model, train and distribute flags describe."""
     from nasty_tf.training import TrainConfig
 
     fields = dict(
@@ -42,14 +42,26 @@ def train_config(flag_values, **overrides):
         optimizer=flag_values.optimizer,
         learning_rate=flag_values.learning_rate,
         lr_schedule=flag_values.lr_schedule,
+        lr_milestones=parse_floats(flag_values.lr_milestones, "lr_milestones"),
+        lr_decay=flag_values.lr_decay,
         weight_decay=flag_values.weight_decay,
+        weight_decay_mode=flag_values.weight_decay_mode,
         augment=flag_values.augment,
         seed=flag_values.seed,
         output_dir=flag_values.output_dir,
         verbose=flag_values.verbose,
+        strategy=flag_values.strategy,
     )
     fields.update(overrides)
     return TrainConfig(**fields)
+
+
+def parse_floats(values, flag):
+    """A comma-separated list flag's values as a tuple of floats, or a one-line InputError."""
+    try:
+        return tuple(float(value) for value in values or ())
+    except ValueError:
+        raise InputError(f"--{flag} must be a list of numbers. Received: {','.join(values)}") from None
 
 
 def on_finished(flag_values):

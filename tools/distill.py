@@ -7,12 +7,13 @@
 from absl import flags as absl_flags
 
 from tools import common
-from flags import data, kd, model, train
+from flags import data, distribute, kd, model, train
 
 data.define_data_flags()
 model.define_model_flags()
 train.define_train_flags("runs/distill")
 kd.define_kd_flags()
+distribute.define_distribute_flags()
 FLAGS = absl_flags.FLAGS
 
 

@@ -2,6 +2,8 @@
 
     python -m tools.reproduce                      # the digits demo, a few minutes on a CPU
     python -m tools.reproduce --protocol=digits_demo --epochs=5 --student_epochs=5
+    python -m tools.reproduce --protocol=table1_cifar10 --dataset=image_folder \
+        --data_dir=../shared/data/cifar10-jpeg.tar.gz --epochs_scale=0.01 --train_fraction=0.1
 
 Writes `report.md`, `report.json` and one run directory per stage into --output_dir
 (default runs/<protocol>); an interrupted run resumes, finished stages are reused.
@@ -26,15 +28,23 @@ def _parse_ints(values, flag):
 
 
 def settings_from_flags(protocol):
-    """The protocol's default settings with every given flag applied."""
+    """The protocol's default settings with every given flag applied.
+
+    `--epochs_scale` scales the protocol's epochs first; `--epochs` and `--student_epochs`
+    are then taken as given.
+    """
     import dataclasses
 
+    from nasty_tf.protocols import teacher_student
+
     settings = protocol.default_settings()
+    if FLAGS.epochs_scale is not None:
+        settings = teacher_student.scale_epochs(settings, FLAGS.epochs_scale)
     top = {
         key: getattr(FLAGS, key)
         for key in (
             "dataset", "data_dir", "train_fraction", "seed", "omega", "temperature", "alpha",
-            "kd_temperature", "verbose",
+            "kd_temperature", "verbose", "normal_teacher", "nasty_teacher", "figures",
         )
         if getattr(FLAGS, key) is not None
     }
@@ -49,8 +59,8 @@ def settings_from_flags(protocol):
     if FLAGS.epochs is not None:
         teacher = dataclasses.replace(teacher, epochs=FLAGS.epochs)
     students = settings.students
-    if FLAGS.student_archs:
-        students = tuple(dataclasses.replace(students[0], arch=arch) for arch in FLAGS.student_archs)
+    if FLAGS.student_archs is not None:
+        students = teacher_student.with_student_archs(settings, FLAGS.student_archs).students
     student_overrides = dict(stage_overrides)
     if FLAGS.student_epochs is not None:
         student_overrides["epochs"] = FLAGS.student_epochs

@@ -6,11 +6,12 @@
 from absl import flags as absl_flags
 
 from tools import common
-from flags import data, model, train
+from flags import data, distribute, model, train
 
 data.define_data_flags()
 model.define_model_flags()
 train.define_train_flags("runs/train")
+distribute.define_distribute_flags()
 FLAGS = absl_flags.FLAGS
 
 

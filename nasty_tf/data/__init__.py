@@ -1,11 +1,12 @@
 """Datasets in memory and their on-device augmentation.
 
-`load_dataset(name, ...)` returns a `Dataset` of uint8 numpy arrays from one of four sources:
+`load_dataset(name, ...)` returns a `Dataset` of uint8 numpy arrays from one of five sources:
 
 - `digits`: scikit-learn's bundled 8x8 digits, served as 32x32 RGB (no download, no TF);
 - `image_folder`: `train/<class>/<image>` and `test/<class>/<image>` in a directory or an
   archive, e.g. the CIFAR-10 JPEG copy in `/work/shared/data` (no TF);
-- `cifar10`, `cifar100`: a prepared TensorFlow Datasets directory (needs TF; never downloads).
+- `cifar10`, `cifar100`: a prepared TensorFlow Datasets directory (needs TF; never downloads);
+- `tiny_imagenet`: the official `tiny-imagenet-200.zip` or its extracted folder (no TF).
 
 Numpy arrays serve the TensorFlow and the JAX backends alike (DESIGN.md section 4);
 `make_augmenter(dataset.augmentation)` builds the matching Keras augmentation layers.
@@ -22,9 +23,12 @@ from nasty_tf.data.digits import load_digits
 from nasty_tf.data.image_folder import load_image_folder
 from nasty_tf.data.subset import check_fraction, stratified_fraction
 from nasty_tf.data.tfds_source import load_tfds
+from nasty_tf.data.tiny_imagenet import load_tiny_imagenet
 from nasty_tf.errors import InputError
 
-DATASETS = ("digits", "image_folder", "cifar10", "cifar100")
+DATASETS = ("digits", "image_folder", "cifar10", "cifar100", "tiny_imagenet")
+# Sources that read a user's files and so cannot do without --data_dir.
+_NEEDS_DATA_DIR = ("image_folder", "tiny_imagenet")
 
 __all__ = [
     "DATASETS",
@@ -41,7 +45,8 @@ def load_dataset(name: str, data_dir=None, train_fraction: float = 1.0, seed: in
 
     Args:
         name: one of `DATASETS`.
-        data_dir: for `image_folder` (required) a directory or archive; for `cifar10` and
+        data_dir: for `image_folder` (required) a directory or archive; for `tiny_imagenet`
+            (required) `tiny-imagenet-200.zip` or its extracted folder; for `cifar10` and
             `cifar100` the TFDS data directory (`None`: TFDS's default); unused by `digits`.
         train_fraction: share of the training split to keep, in (0, 1]; the test split is
             always whole. The dataset's mean/std stay those of the full training split, so
@@ -64,12 +69,14 @@ def load_dataset(name: str, data_dir=None, train_fraction: float = 1.0, seed: in
         raise InputError(f"--dataset: unknown dataset {name!r}. Available: {', '.join(DATASETS)}")
     # Checked before loading: a typo should not cost a 60,000-image decode first.
     check_fraction(train_fraction)
+    if name in _NEEDS_DATA_DIR and (data_dir is None or not os.fspath(data_dir)):
+        raise InputError(f"--data_dir is required for --dataset={name}")
     if name == "digits":
         dataset = load_digits()
     elif name == "image_folder":
-        if data_dir is None or not os.fspath(data_dir):
-            raise InputError("--data_dir is required for --dataset=image_folder")
         dataset = load_image_folder(data_dir)
+    elif name == "tiny_imagenet":
+        dataset = load_tiny_imagenet(data_dir)
     else:
         dataset = load_tfds(name, data_dir)
     if train_fraction < 1.0:

@@ -6,8 +6,10 @@ before both networks. These layers therefore use `keras.ops` and `keras.random` 
 trace into a jitted JAX step and into a TensorFlow graph (tf.distribute included) alike, and
 they need no `tf.data`.
 
-The recipe is the reference's CIFAR one: pad 4 zero pixels in pixel space (before
-normalisation, so the border is black), take a random 32x32 crop, and flip horizontally.
+Recipes: the reference's CIFAR one ("crop_flip"): pad 4 zero pixels in pixel space (before
+normalisation, so the border is black), take a random 32x32 crop, and flip horizontally;
+"crop" without the flip (digits); and the reference's Tiny-ImageNet one ("rotate_flip"):
+rotate by up to 20 degrees either way, then flip horizontally, no crop.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from keras import ops
 
 from nasty_tf.errors import InputError
 
-RECIPES = ("crop", "crop_flip")
+RECIPES = ("crop", "crop_flip", "rotate_flip")
+# torchvision's RandomRotation(20): an angle uniform in [-20, 20] degrees. Keras takes the
+# bound as a fraction of a full turn.
+ROTATION_DEGREES = 20
 
 
 @keras.saving.register_keras_serializable(package="nasty_tf")
@@ -93,7 +98,9 @@ def make_augmenter(recipe: str, seed=None) -> keras.Sequential:
 
     Args:
         recipe: `"crop"` (padded random crop, for data that must not be mirrored, such as
-            digits) or `"crop_flip"` (padded random crop, then random horizontal flip: CIFAR).
+            digits), `"crop_flip"` (padded random crop, then random horizontal flip: CIFAR) or
+            `"rotate_flip"` (random rotation up to 20 degrees, then random horizontal flip:
+            Tiny-ImageNet).
         seed: optional integer seed; the flip uses `seed + 1` so the two draws differ.
 
     Returns:
@@ -111,8 +118,25 @@ def make_augmenter(recipe: str, seed=None) -> keras.Sequential:
         raise InputError(
             f"unknown augmentation recipe {recipe!r}. Available: {', '.join(RECIPES)}"
         )
-    layers = [RandomPaddedCrop(4, seed=seed, name="random_padded_crop")]
-    if recipe == "crop_flip":
+    if recipe == "rotate_flip":
+        layers = [_rotation(seed)]
+    else:
+        layers = [RandomPaddedCrop(4, seed=seed, name="random_padded_crop")]
+    if recipe in ("crop_flip", "rotate_flip"):
         flip_seed = None if seed is None else seed + 1
         layers.append(keras.layers.RandomFlip("horizontal", seed=flip_seed, name="random_flip"))
     return keras.Sequential(layers, name="augmenter")
+
+
+def _rotation(seed):
+    # torchvision's RandomRotation defaults: nearest-neighbour sampling and zero fill. Keras
+    # defaults to bilinear and reflect, which would blur and mirror the corners. The fill is
+    # zero in pixel space (before the network's normalisation): black corners, as in torch.
+    return keras.layers.RandomRotation(
+        ROTATION_DEGREES / 360,
+        fill_mode="constant",
+        fill_value=0.0,
+        interpolation="nearest",
+        seed=seed,
+        name="random_rotation",
+    )

@@ -31,7 +31,8 @@ class Dataset:
             layer subtracts (after dividing pixels by 255).
         std: per-channel standard deviation in [0, 1] units.
         augmentation: the training augmentation recipe for `make_augmenter`:
-            `"crop"` (4-pixel padded random crop) or `"crop_flip"` (plus horizontal flip).
+            `"crop"` (4-pixel padded random crop), `"crop_flip"` (plus horizontal flip) or
+            `"rotate_flip"` (rotation up to 20 degrees and horizontal flip: Tiny-ImageNet).
 
     Example:
         >>> ds = nasty_tf.data.load_dataset("digits")

@@ -5,9 +5,12 @@ A protocol module defines `NAME`, `DESCRIPTION`, `default_settings()` and
 """
 
 from nasty_tf.errors import InputError
-from nasty_tf.protocols import digits_demo
+from nasty_tf.protocols import digits_demo, table1_cifar10, table2_cifar100, table3_tiny_imagenet
 
-PROTOCOLS = {module.NAME: module for module in (digits_demo,)}
+PROTOCOLS = {
+    module.NAME: module
+    for module in (digits_demo, table1_cifar10, table2_cifar100, table3_tiny_imagenet)
+}
 DEFAULT_PROTOCOL = digits_demo.NAME
 
 

@@ -5,15 +5,31 @@
 the normal teacher, and by KD from the nasty teacher (eq. 1). Every stage is an ordinary
 run directory under the protocol's output directory, so an interrupted protocol resumes
 where it stopped and a finished stage is reused when its config is unchanged.
+
+Teachers trained elsewhere can stand in for steps 1 and 2 (`normal_teacher`,
+`nasty_teacher`: `.keras` files): they are loaded and evaluated instead of trained, and the
+report shows their accuracies as it would for trained ones. A student stage whose arch is
+`TEACHER_SELF` takes the teacher's architecture: the paper's "Teacher Self" column.
 """
 
 import dataclasses
+import math
 import os
 import time
 
+import keras
+import numpy as np
+
+from nasty_tf import figures, models
 from nasty_tf import report as report_lib
+from nasty_tf.errors import InputError
+from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
-from nasty_tf.training import train, train_nasty
+from nasty_tf.training import load_network, train, train_nasty
+from nasty_tf.training.jobs import accuracy_percent, predict_logits
+
+# A student arch that stands for the teacher's own ("Teacher Self" in the paper's tables).
+TEACHER_SELF = "self"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +41,8 @@ class Stage:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
+    lr_milestones: tuple = ()
+    lr_decay: float = 0.1
     weight_decay: float = 0.0
     batch_size: int = 128
 
@@ -35,6 +53,8 @@ class TeacherStudentSettings:
 
     The nasty teacher uses the normal teacher's architecture and schedule, as in the
     reference. `temperature` is tau_A (eq. 2) and `kd_temperature` tau_s (eq. 1).
+    `normal_teacher` / `nasty_teacher`: optional `.keras` files used instead of training
+    that teacher (a given normal teacher is also the adversary of a nasty one trained here).
     """
 
     dataset: str
@@ -49,10 +69,66 @@ class TeacherStudentSettings:
     train_fraction: float = 1.0
     seed: int = 0
     augment: bool = True
+    figures: bool = True
     verbose: int = 2
+    normal_teacher: str | None = None
+    nasty_teacher: str | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+def scale_epochs(settings, factor):
+    """Settings with every stage's epochs multiplied by `factor` (rounded, at least 1).
+
+    Milestones are fractions of a stage's epochs, so the schedule keeps its shape: at
+    `factor=0.1` the 200-epoch x0.2-at-60/120/160 schedule becomes 20 epochs with drops at
+    6, 12 and 16.
+
+    Raises:
+        InputError: `factor` is not a positive number.
+    """
+    if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+        raise InputError(f"--epochs_scale must be > 0. Received: {factor}")
+
+    def scaled(stage):
+        return dataclasses.replace(stage, epochs=max(1, round(stage.epochs * factor)))
+
+    return settings.replace(
+        teacher=scaled(settings.teacher), students=tuple(scaled(s) for s in settings.students)
+    )
+
+
+def with_student_archs(settings, archs):
+    """Settings whose students are `archs`, in that order.
+
+    An arch the protocol already lists keeps its own stage (e.g. the plain CNN's Adam
+    schedule in Table 1); any other arch takes the schedule of the protocol's last student
+    stage. `TEACHER_SELF` ("self") stands for the teacher's architecture.
+    """
+    if not archs:
+        raise InputError("--student_archs must name at least one architecture")
+    known = {stage.arch: stage for stage in settings.students}
+    template = settings.students[-1]
+    return settings.replace(
+        students=tuple(known.get(arch, dataclasses.replace(template, arch=arch)) for arch in archs)
+    )
+
+
+def resolved_students(settings):
+    """The student stages with `TEACHER_SELF` replaced by the teacher's arch, duplicates dropped.
+
+    With a ResNet-18 teacher, "Teacher Self" *is* the ResNet-18 student (the paper's Tables 2
+    and 3 print the same numbers twice); it is trained once.
+    """
+    stages, seen = [], set()
+    for stage in settings.students:
+        if stage.arch == TEACHER_SELF:
+            stage = dataclasses.replace(stage, arch=settings.teacher.arch)
+        if stage.arch not in seen:
+            seen.add(stage.arch)
+            stages.append(stage)
+    return tuple(stages)
 
 
 def _train_config(settings, stage, output_dir, seed):
@@ -66,6 +142,8 @@ def _train_config(settings, stage, output_dir, seed):
         optimizer=stage.optimizer,
         learning_rate=stage.learning_rate,
         lr_schedule=stage.lr_schedule,
+        lr_milestones=stage.lr_milestones,
+        lr_decay=stage.lr_decay,
         weight_decay=stage.weight_decay,
         augment=settings.augment,
         seed=seed,
@@ -76,6 +154,39 @@ def _train_config(settings, stage, output_dir, seed):
 
 def _announce(what):
     print(f"== {what}", flush=True)
+
+
+def _load_given(path, flag, dataset, arch):
+    """Loads a teacher given by file; it must be the protocol's teacher architecture."""
+    network = load_network(path, flag, dataset)
+    # Files this toolkit wrote name the network after its arch; a foreign name is let through.
+    if network.name in models.available_models() and network.name != arch:
+        raise InputError(
+            f"{flag}: {path!r} holds a {network.name} network but the protocol's teacher is "
+            f"{arch}; pass --arch={network.name}"
+        )
+    return network
+
+
+def _given_metrics(network, path, dataset, arch):
+    logits = predict_logits(network, dataset.x_test)
+    metrics = {
+        "accuracy": accuracy_percent(logits, dataset.y_test),
+        "arch": arch,
+        "file": path,
+        "train_seconds": None,
+    }
+    return metrics, logits
+
+
+def _given_nasty_metrics(network, settings, dataset, normal_path):
+    """Metrics of a given nasty teacher, with its adversarial KL against the normal teacher."""
+    metrics, logits = _given_metrics(network, settings.nasty_teacher, dataset, settings.teacher.arch)
+    normal_logits = predict_logits(load_network(normal_path, "--normal_teacher", dataset), dataset.x_test)
+    kl = tempered_kl_per_sample(logits, normal_logits, settings.temperature)
+    metrics["adversarial_kl"] = float(np.mean(keras.ops.convert_to_numpy(kl)))
+    metrics["adversary_accuracy"] = accuracy_percent(normal_logits, dataset.y_test)
+    return metrics
 
 
 def run(name, settings, output_dir, on_finished="reuse"):
@@ -99,28 +210,48 @@ def run(name, settings, output_dir, on_finished="reuse"):
     nasty_config = teacher_config.replace(
         output_dir=os.path.join(output_dir, "teacher_nasty"), seed=settings.seed + 1
     )
-    nasty_settings = NastyConfig(
-        os.path.join(teacher_config.output_dir, "model.keras"), settings.omega, settings.temperature
-    )
+    teacher_files = {
+        "normal": settings.normal_teacher or os.path.join(teacher_config.output_dir, "model.keras"),
+        "nasty": settings.nasty_teacher or os.path.join(nasty_config.output_dir, "model.keras"),
+    }
+    nasty_settings = NastyConfig(teacher_files["normal"], settings.omega, settings.temperature)
     kd_settings = {
-        route: DistillConfig(
-            os.path.join(output_dir, f"teacher_{route}", "model.keras"),
-            settings.alpha,
-            settings.kd_temperature,
-        )
+        route: DistillConfig(teacher_files[route], settings.alpha, settings.kd_temperature)
         for route in ("normal", "nasty")
     }
+    student_stages = resolved_students(settings)
+    for flag, stage in [("--arch", settings.teacher)] + [("--student_archs", s) for s in student_stages]:
+        if stage.arch not in models.available_models():
+            raise InputError(
+                f"{flag}: unknown architecture {stage.arch!r}. "
+                f"Available: {', '.join(models.available_models())}, or '{TEACHER_SELF}' for students"
+            )
     student_configs = [
         (stage, seed, _train_config(settings, stage, "", seed))
-        for stage in settings.students
+        for stage in student_stages
         for seed in settings.student_seeds
     ]
     dataset = load_data(teacher_config)
+    arch = settings.teacher.arch
+    # Given files are checked before anything trains: a wrong path should not cost a teacher.
+    given = {
+        route: _load_given(path, f"--{route}_teacher", dataset, arch)
+        for route, path in (("normal", settings.normal_teacher), ("nasty", settings.nasty_teacher))
+        if path
+    }
 
-    _announce(f"normal teacher {settings.teacher.arch}")
-    normal = train(teacher_config, dataset, on_finished)
-    _announce(f"nasty teacher {settings.teacher.arch} (omega={settings.omega}, tau_A={settings.temperature})")
-    nasty = train_nasty(nasty_config, nasty_settings, dataset, on_finished)
+    if "normal" in given:
+        _announce(f"normal teacher {arch}: given, {settings.normal_teacher}")
+        normal, _ = _given_metrics(given["normal"], settings.normal_teacher, dataset, arch)
+    else:
+        _announce(f"normal teacher {arch}")
+        normal = train(teacher_config, dataset, on_finished)
+    if "nasty" in given:
+        _announce(f"nasty teacher {arch}: given, {settings.nasty_teacher}")
+        nasty = _given_nasty_metrics(given["nasty"], settings, dataset, teacher_files["normal"])
+    else:
+        _announce(f"nasty teacher {arch} (omega={settings.omega}, tau_A={settings.temperature})")
+        nasty = train_nasty(nasty_config, nasty_settings, dataset, on_finished)
 
     students = []
     for stage, seed, config in student_configs:
@@ -134,6 +265,17 @@ def run(name, settings, output_dir, on_finished="reuse"):
             result = distill(kd_config, kd_settings[route], dataset, on_finished)
             students.append(report_lib.student_row(stage.arch, route, seed, result))
 
+    written_figures = {}
+    if settings.figures:
+        _announce("figures: logit responses, t-SNE of features and logits")
+        written_figures = figures.teacher_figures(
+            load_network(teacher_files["normal"], "--normal_teacher"),
+            load_network(teacher_files["nasty"], "--nasty_teacher"),
+            dataset,
+            settings.kd_temperature,  # the temperature a stealer's KD sees
+            output_dir,
+            seed=settings.seed,
+        )
     report = report_lib.build_report(
         protocol=name,
         settings=dataclasses.asdict(settings),
@@ -141,6 +283,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         nasty=nasty,
         student_runs=students,
         seconds=time.time() - started,
+        figures=written_figures,
     )
     report_lib.write_report(report, output_dir)
     return report

@@ -2,10 +2,12 @@
 
 import dataclasses
 
+from nasty_tf.distribute import check_strategy
 from nasty_tf.errors import InputError
 
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("constant", "cosine", "step")
+LR_SCHEDULES = ("constant", "cosine", "step", "multistep")
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,14 +23,24 @@ class TrainConfig:
         batch_size: global batch size.
         optimizer: "sgd" (momentum 0.9, PyTorch-style L2 weight decay) or "adam".
         learning_rate: initial learning rate.
-        lr_schedule: "constant", "cosine" (to zero), or "step" (x0.1 at 50% and 75% of the
-            epochs: the reference's 80/120-of-160 schedule, scaled).
-        weight_decay: L2 coefficient added to the gradient before momentum, as PyTorch's
-            `SGD(weight_decay=...)` does (reference: 5e-4). Used by "sgd" only.
+        lr_schedule: "constant", "cosine" (to zero), "step" (x0.1 at 50% and 75% of the
+            epochs: the reference's 80/120-of-160 schedule, scaled), or "multistep" (times
+            `lr_decay` at each of `lr_milestones`, PyTorch's `MultiStepLR`).
+        lr_milestones: for "multistep": increasing fractions of `epochs` in (0, 1) where the
+            rate drops, e.g. (0.3, 0.6, 0.8) for the reference's 60/120/160-of-200. Fractions,
+            not epochs, so that a shortened run keeps the schedule's shape.
+        lr_decay: for "multistep": factor applied at each milestone, in (0, 1].
+        weight_decay: weight decay coefficient (reference: 5e-4). Used by "sgd" only.
+        weight_decay_mode: "coupled" (the default): L2 added to the gradient before momentum,
+            as PyTorch's `SGD(weight_decay=...)` does; "decoupled": Keras' own
+            `SGD(weight_decay=...)`, `w -= lr * wd * w` beside the momentum step (much weaker
+            with momentum 0.9, DESIGN.md section 3).
         augment: apply the dataset's augmentation (crop and, for natural images, flip).
         seed: seeds weights, shuffling and augmentation.
         output_dir: where `model.keras`, `metrics.json` and the checkpoints go.
         verbose: Keras verbosity; 2 prints one line per epoch without per-batch host syncs.
+        strategy: where it runs, one of `nasty_tf.distribute.STRATEGIES` ("auto",
+            "one_device", "mirrored", "multi_worker"; TensorFlow only but "auto").
     """
 
     dataset: str = "digits"
@@ -40,11 +52,15 @@ class TrainConfig:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
+    lr_milestones: tuple = ()
+    lr_decay: float = 0.1
     weight_decay: float = 0.0
+    weight_decay_mode: str = "coupled"
     augment: bool = True
     seed: int = 0
     output_dir: str = "runs/train"
     verbose: int = 2
+    strategy: str = "auto"
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -63,9 +79,33 @@ class TrainConfig:
             raise InputError(
                 f"--lr_schedule must be one of {LR_SCHEDULES}. Received: {self.lr_schedule!r}"
             )
+        if self.weight_decay_mode not in WEIGHT_DECAY_MODES:
+            raise InputError(
+                f"--weight_decay_mode must be one of {WEIGHT_DECAY_MODES}. "
+                f"Received: {self.weight_decay_mode!r}"
+            )
+        _check_milestones(self)
+        check_strategy(self.strategy)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+def _check_milestones(config):
+    milestones = config.lr_milestones
+    # A tuple, not a list: the config is frozen and hashable, and JSON round-trips compare equal.
+    if not isinstance(milestones, tuple):
+        object.__setattr__(config, "lr_milestones", tuple(milestones))
+        milestones = config.lr_milestones
+    shown = ",".join(str(m) for m in milestones)
+    if not all(0 < m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
+        raise InputError(
+            f"--lr_milestones must be increasing fractions of the epochs in (0, 1). Received: {shown}"
+        )
+    if config.lr_schedule == "multistep" and not milestones:
+        raise InputError("--lr_milestones is required for --lr_schedule=multistep (e.g. 0.5,0.75)")
+    if not 0 < config.lr_decay <= 1:
+        raise InputError(f"--lr_decay must be in (0, 1]. Received: {config.lr_decay}")
 
 
 @dataclasses.dataclass(frozen=True)

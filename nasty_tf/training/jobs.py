@@ -15,6 +15,7 @@ import numpy as np
 
 from nasty_tf import data as data_lib
 from nasty_tf import models
+from nasty_tf.distribute import make_strategy
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
@@ -48,6 +49,9 @@ def _run_config(kind, config, **extra):
     # Neither changes the result: a run stays reusable when moved or rerun more quietly.
     fields.pop("verbose")
     fields.pop("output_dir")
+    # Nor, for BatchNorm-free networks exactly (DESIGN.md section 3), does where it runs: a
+    # run may resume under another strategy. metrics.json records `strategy` and `replicas`.
+    fields.pop("strategy")
     return {"kind": kind, **fields, **extra}
 
 
@@ -57,6 +61,20 @@ def _new_network(config, dataset):
     return models.get_model(
         config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
     )
+
+
+def _strategy(config):
+    """The run's `tf.distribute` strategy; refuses a global batch the replicas cannot share."""
+    strategy = make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    # Each replica averages its own slice and the slices' means are averaged, which is the
+    # global batch mean only when the slices are equal.
+    if config.batch_size % replicas:
+        raise InputError(
+            f"--batch_size must be a multiple of the {replicas} replicas of "
+            f"--strategy={config.strategy}. Received: {config.batch_size}"
+        )
+    return strategy
 
 
 def _augmenter(config, dataset):
@@ -115,6 +133,7 @@ def _finish(run_dir, network, dataset, config, seconds, **extra):
         "train_seconds": round(seconds, 1),
         "history": _read_history(os.path.join(run_dir.path, _HISTORY_FILE)),
         "config": run_dir.config,
+        "strategy": config.strategy,
         **extra,
     }
     run_dir.finish(network, metrics)
@@ -135,12 +154,16 @@ def train(config, dataset=None, on_finished="error"):
     run_dir = RunDirectory(config.output_dir, _run_config("normal", config), on_finished)
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
+    strategy = _strategy(config)
     dataset = dataset if dataset is not None else load_data(config)
     run_dir.prepare()
-    network = _new_network(config, dataset)
-    trainer = AugmentedClassifier(network, _augmenter(config, dataset))
-    seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
-    return _finish(run_dir, network, dataset, config, seconds)
+    with strategy.scope():  # networks, optimizer and metrics are created in it
+        network = _new_network(config, dataset)
+        trainer = AugmentedClassifier(network, _augmenter(config, dataset))
+        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
+        return _finish(
+            run_dir, network, dataset, config, seconds, replicas=strategy.num_replicas_in_sync
+        )
 
 
 def train_nasty(config, nasty, dataset=None, on_finished="error"):
@@ -160,26 +183,29 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
     )
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
+    strategy = _strategy(config)
     dataset = dataset if dataset is not None else load_data(config)
-    adversary = load_network(nasty.adversary, "--adversary", dataset)
-    run_dir.prepare()
-    network = _new_network(config, dataset)
-    trainer = NastyTeacher(
-        network, adversary, nasty.omega, nasty.temperature, augmenter=_augmenter(config, dataset)
-    )
-    seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate")
-    adversary_logits = predict_logits(adversary, dataset.x_test)
-    nasty_logits = predict_logits(network, dataset.x_test)
-    adversarial_kl = tempered_kl_per_sample(nasty_logits, adversary_logits, nasty.temperature)
-    return _finish(
-        run_dir,
-        network,
-        dataset,
-        config,
-        seconds,
-        adversary_accuracy=accuracy_percent(adversary_logits, dataset.y_test),
-        adversarial_kl=float(np.mean(keras.ops.convert_to_numpy(adversarial_kl))),
-    )
+    with strategy.scope():  # both networks, optimizer and metrics are created in it
+        adversary = load_network(nasty.adversary, "--adversary", dataset)
+        run_dir.prepare()
+        network = _new_network(config, dataset)
+        trainer = NastyTeacher(
+            network, adversary, nasty.omega, nasty.temperature, augmenter=_augmenter(config, dataset)
+        )
+        seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate")
+        adversary_logits = predict_logits(adversary, dataset.x_test)
+        nasty_logits = predict_logits(network, dataset.x_test)
+        adversarial_kl = tempered_kl_per_sample(nasty_logits, adversary_logits, nasty.temperature)
+        return _finish(
+            run_dir,
+            network,
+            dataset,
+            config,
+            seconds,
+            replicas=strategy.num_replicas_in_sync,
+            adversary_accuracy=accuracy_percent(adversary_logits, dataset.y_test),
+            adversarial_kl=float(np.mean(keras.ops.convert_to_numpy(adversarial_kl))),
+        )
 
 
 def distill(config, kd, dataset=None, on_finished="error"):
@@ -198,16 +224,26 @@ def distill(config, kd, dataset=None, on_finished="error"):
     )
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
+    strategy = _strategy(config)
     dataset = dataset if dataset is not None else load_data(config)
-    teacher = load_network(kd.teacher, "--teacher", dataset)
-    run_dir.prepare()
-    student = _new_network(config, dataset)
-    trainer = KnowledgeDistiller(
-        student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
-    )
-    seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
-    teacher_accuracy = accuracy_percent(predict_logits(teacher, dataset.x_test), dataset.y_test)
-    return _finish(run_dir, student, dataset, config, seconds, teacher_accuracy=teacher_accuracy)
+    with strategy.scope():  # both networks, optimizer and metrics are created in it
+        teacher = load_network(kd.teacher, "--teacher", dataset)
+        run_dir.prepare()
+        student = _new_network(config, dataset)
+        trainer = KnowledgeDistiller(
+            student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
+        )
+        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
+        teacher_accuracy = accuracy_percent(predict_logits(teacher, dataset.x_test), dataset.y_test)
+        return _finish(
+            run_dir,
+            student,
+            dataset,
+            config,
+            seconds,
+            replicas=strategy.num_replicas_in_sync,
+            teacher_accuracy=teacher_accuracy,
+        )
 
 
 def evaluate(model_path, dataset, split="test"):

@@ -1,4 +1,4 @@
-"""Optimizers with the reference's semantics."""
+"""Optimizers and learning-rate schedules with the reference's semantics."""
 
 import keras
 from keras import ops
@@ -38,12 +38,41 @@ def learning_rate_schedule(config, steps_per_epoch):
         boundaries = [int(total_steps * 0.5), int(total_steps * 0.75)]
         values = [config.learning_rate * factor for factor in (1.0, 0.1, 0.01)]
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+    if config.lr_schedule == "multistep":
+        return _multistep(config, steps_per_epoch)
     return config.learning_rate
 
 
+def _multistep(config, steps_per_epoch):
+    """PyTorch's `MultiStepLR` stepped once per epoch, with milestones as fractions of the run.
+
+    At full length the drops land on epoch boundaries (0.3 of 200 epochs: the first step of
+    epoch 60, counting from 0, runs at the lowered rate, as with `scheduler.step()` after each
+    epoch). A shortened run keeps the fractions, so a drop may fall inside an epoch.
+    """
+    # Keras keeps values[i] while step <= boundaries[i], so a drop at step s needs boundary s-1.
+    # round(): 0.3 * 200 * 391 is 23460.000000000004 in floating point, not 23460.
+    boundaries = [
+        max(0, round(fraction * config.epochs * steps_per_epoch) - 1)
+        for fraction in config.lr_milestones
+    ]
+    values = [config.learning_rate * config.lr_decay**i for i in range(len(boundaries) + 1)]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
+
+
 def make_optimizer(config, steps_per_epoch):
-    """A fresh optimizer for `config` (`TrainConfig`)."""
+    """A fresh optimizer for `config` (`TrainConfig`).
+
+    SGD (momentum 0.9) decays weights the PyTorch way (`ReferenceSGD`) unless
+    `config.weight_decay_mode` is "decoupled", which selects Keras' own
+    `SGD(weight_decay=...)`: `w -= lr * wd * w` before the momentum step. Adam takes no decay.
+    """
     learning_rate = learning_rate_schedule(config, steps_per_epoch)
     if config.optimizer == "sgd":
+        if config.weight_decay_mode == "decoupled":
+            # Keras takes weight_decay=None (not 0) to mean "none".
+            return keras.optimizers.SGD(
+                learning_rate=learning_rate, momentum=0.9, weight_decay=config.weight_decay or None
+            )
         return ReferenceSGD(learning_rate=learning_rate, momentum=0.9, l2=config.weight_decay)
     return keras.optimizers.Adam(learning_rate=learning_rate)

@@ -16,12 +16,17 @@ from nasty_tf.errors import InputError
 
 def atomic_write_text(path, text):
     """Writes `text` to `path` through a temporary file and a rename: never half-written."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path, payload):
+    """Writes `payload` to `path` through a temporary file and a rename: never half-written."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
@@ -58,7 +63,9 @@ class RunDirectory:
 
     def __init__(self, path, config, on_finished="error"):
         self.path = path
-        self.config = config
+        # As it will read back from JSON (tuples become lists), so that a finished run's stored
+        # config compares equal to the same config given again.
+        self.config = json.loads(json.dumps(config))
         self.on_finished = on_finished
         self.model_path = os.path.join(path, "model.keras")
         self.metrics_path = os.path.join(path, "metrics.json")
