@@ -1,6 +1,7 @@
 """The report averages seeds, computes deltas from the runs' numbers, and is written atomically."""
 
 import json
+import os
 
 import pytest
 
@@ -44,4 +45,7 @@ def test_write_report_leaves_no_temporary_files(tmp_path, capsys):
     report_lib.write_report(_report(), str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json", "report.md"]
     assert json.load(open(tmp_path / "report.json"))["teachers"]["normal"]["accuracy"] == 99.0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     assert "KD from nasty" in capsys.readouterr().out

@@ -14,6 +14,12 @@ import tempfile
 from nasty_tf.errors import InputError
 
 
+def _current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
 def atomic_write_text(path, text):
     """Writes `text` to `path` through a temporary file and a rename: never half-written."""
     atomic_write_bytes(path, text.encode("utf-8"))
@@ -27,6 +33,7 @@ def atomic_write_bytes(path, payload):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp's 0600 would hide reports from others
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):
