@@ -44,4 +44,16 @@ def define_reproduce_flags():
     flags.DEFINE_bool(
         "figures", None, "Write logit-response and t-SNE figures (default: the protocol's, on)."
     )
+    for dimension, what in (
+        ("kd_temperature", "KD temperatures tau_s (Fig. 4), e.g. 1,4,10,20"),
+        ("alpha", "alphas (Fig. 5a), e.g. 0.1,0.5,0.9"),
+        ("train_fraction", "fractions of the training data for the students only (Fig. 5b), e.g. 0.1,0.5"),
+    ):
+        flags.DEFINE_list(
+            f"sweep_{dimension}",
+            None,
+            f"Stealer sweep over {what}: KD from the normal and the nasty teacher for the first "
+            "student arch and every seed, cached per config. Replaces the protocol's sweep of "
+            "this dimension; an empty value turns it off.",
+        )
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")

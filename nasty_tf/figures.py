@@ -1,4 +1,5 @@
-"""Figures like the paper's: logit responses (Fig. 1) and t-SNE of features and logits (Fig. 2).
+"""Figures like the paper's: logit responses (Fig. 1), t-SNE of features and logits (Fig. 2),
+and student accuracy against a swept KD setting (Figs. 4 and 5).
 
 matplotlib (Agg, no screen) and scikit-learn's t-SNE; every figure has axis labels and a
 legend, and is written through a temporary file and a rename.
@@ -130,3 +131,45 @@ def teacher_figures(normal, nasty, dataset, temperature, output_dir, max_points=
     plot_tsne(normal_logits, nasty_logits, labels, names, "logits",
               os.path.join(output_dir, written["tsne_logits"]), seed)
     return written
+
+
+SWEEP_AXES = {
+    "kd_temperature": "KD temperature tau_s",
+    "alpha": "alpha (weight of the KD term)",
+    "train_fraction": "fraction of the training data used by the student",
+}
+SWEEP_LINES = (
+    ("normal", "KD from the normal teacher", "tab:blue", "o"),
+    ("nasty", "KD from the nasty teacher", "tab:red", "s"),
+    ("none", "student from scratch", "tab:gray", "^"),
+)
+
+
+def plot_sweep(dimension, entries, normal_teacher_accuracy, path, arch=None):
+    """Figs. 4/5: student accuracy vs a swept value, one line per route, the teacher dashed.
+
+    Args:
+        dimension: the swept setting (`kd_temperature`, `alpha`, `train_fraction`).
+        entries: `[{value, route, accuracy}]` (accuracy already averaged over seeds).
+        normal_teacher_accuracy: drawn as a dashed horizontal reference line, as in the paper.
+        path: the PNG to write.
+        arch: the student architecture, for the title.
+
+    Returns:
+        The file name written (the base name of `path`).
+    """
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    for route, label, color, marker in SWEEP_LINES:
+        points = sorted((e["value"], e["accuracy"]) for e in entries if e["route"] == route)
+        if points:
+            xs, ys = zip(*points)
+            axis.plot(xs, ys, marker=marker, color=color, label=label, linestyle=":" if route == "none" else "-")
+    axis.axhline(normal_teacher_accuracy, color="black", linestyle="--", linewidth=1, label="normal teacher")
+    axis.set_xlabel(SWEEP_AXES.get(dimension, dimension))
+    axis.set_ylabel("student test accuracy (%)")
+    axis.set_title(f"Student{f' {arch}' if arch else ''} accuracy vs {SWEEP_AXES.get(dimension, dimension)}", fontsize=10)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="best", fontsize=8)
+    _save(figure, path)
+    return os.path.basename(path)

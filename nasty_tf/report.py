@@ -58,11 +58,12 @@ def _machine():
     return f"{model}, {os.cpu_count()} CPUs"
 
 
-def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None):
+def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None, sweeps=None):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
     Accuracies are test-split percentages of the last epoch (no checkpoint selection on the
-    test set, unlike the reference code).
+    test set, unlike the reference code). `sweeps`: `{dimension: [{value, route, accuracy,
+    accuracies, run_dirs}]}` from `nasty_tf.protocols.battery.run_sweeps`.
     """
     return {
         "protocol": protocol,
@@ -90,6 +91,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds, figur
         "students": _summarise_students(student_runs),
         "student_runs": student_runs,
         "figures": figures or {},
+        "sweeps": sweeps or {},
     }
 
 
@@ -137,7 +139,43 @@ def _given_teachers(report):
     ]
 
 
+SWEEP_TITLES = {
+    "kd_temperature": "KD temperature tau_s (Fig. 4)",
+    "alpha": "alpha (Fig. 5a)",
+    "train_fraction": "fraction of the students' training data (Fig. 5b)",
+}
+
+
+def format_sweep_tables(report):
+    """One markdown table per swept dimension: a row per value, a column per route."""
+    lines = []
+    for dimension, entries in (report.get("sweeps") or {}).items():
+        routes = [route for route in ROUTES if any(e["route"] == route for e in entries)]
+        by_value = {}
+        for entry in entries:
+            by_value.setdefault(entry["value"], {})[entry["route"]] = entry
+        lines += [
+            f"Sweep of {SWEEP_TITLES.get(dimension, dimension)}, other settings at the protocol's:",
+            "",
+            f"| {dimension} | " + " | ".join(ROUTE_TITLES[route] for route in routes) + " | Nasty - normal |",
+            "|---|" + "---|" * (len(routes) + 1),
+        ]
+        for value, row in by_value.items():
+            cells = [f"{row[route]['accuracy']:.2f}" if route in row else "-" for route in routes]
+            gap = (
+                f"{row['nasty']['accuracy'] - row['normal']['accuracy']:+.2f}"
+                if "nasty" in row and "normal" in row
+                else "-"
+            )
+            lines.append(f"| {value:g} | " + " | ".join(cells) + f" | {gap} |")
+        lines.append("")
+    return lines
+
+
 FIGURE_CAPTIONS = {
+    "sweep_kd_temperature": "Student accuracy vs KD temperature tau_s (Fig. 4)",
+    "sweep_alpha": "Student accuracy vs alpha (Fig. 5a)",
+    "sweep_train_fraction": "Student accuracy vs fraction of the training data (Fig. 5b)",
     "logit_responses": "Logit responses after temperature softmax, normal vs nasty teacher (Fig. 1)",
     "tsne_features": "t-SNE of the teachers' pre-logit features (Fig. 2)",
     "tsne_logits": "t-SNE of the teachers' logits (Fig. 2)",
@@ -168,6 +206,7 @@ def format_markdown(report):
             "",
             format_table(report),
             "",
+            *format_sweep_tables(report),
             *_figure_lines(report.get("figures") or {}),
             "Settings:",
             "",

@@ -88,11 +88,15 @@ def test_a_finished_run_is_not_overwritten_without_the_flag(trained):
 def test_reproduce_writes_the_report(tmp_path):
     result = run_tool(
         "reproduce", "--train_fraction=0.15", "--epochs=1", "--student_epochs=1",
-        "--student_seeds=0", "--verbose=0", f"--output_dir={tmp_path}",
+        "--student_seeds=0", "--verbose=0", "--sweep_kd_temperature=2", f"--output_dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp_path / "report.json"))
     assert report["protocol"] == "digits_demo"
+    # The sweep flag replaced the protocol's tau_s sweep: one value, KD from both teachers.
+    assert [(e["value"], e["route"]) for e in report["sweeps"]["kd_temperature"]] == [
+        (2.0, "normal"), (2.0, "nasty")
+    ]
     assert {"normal", "nasty"} == set(report["teachers"])
     routes = {(row["arch"], row["teacher"]) for row in report["students"]}
     assert routes == {("cnn", "none"), ("cnn", "normal"), ("cnn", "nasty")}
@@ -103,7 +107,7 @@ def test_reproduce_writes_the_report(tmp_path):
     assert "| Student | Scratch | KD from normal | KD from nasty |" in result.stdout
     markdown = (tmp_path / "report.md").read_text()
     assert "KD from nasty" in markdown
-    for figure in ("logit_responses.png", "tsne_features.png", "tsne_logits.png"):
+    for figure in ("logit_responses.png", "tsne_features.png", "tsne_logits.png", "sweep_kd_temperature.png"):
         assert (tmp_path / figure).stat().st_size > 10_000
         assert f"]({figure})" in markdown
 
@@ -146,6 +150,8 @@ BAD_INPUTS = [
     ("reproduce", ["--student_seeds=a,b"], ["--student_seeds"]),
     ("reproduce", ["--omega=-1"], ["--omega"]),
     ("reproduce", ["--epochs_scale=0"], ["--epochs_scale"]),
+    ("reproduce", ["--sweep_alpha=2"], ["--sweep_alpha", "out of range"]),
+    ("reproduce", ["--sweep_kd_temperature=a"], ["--sweep_kd_temperature"]),
     ("reproduce", ["--normal_teacher={root}/missing.keras"], ["--normal_teacher", "missing.keras"]),
     ("reproduce", ["--protocol=table3_tiny_imagenet"], ["--data_dir", "tiny_imagenet"]),
     ("train", ["--weight_decay_mode=adamw"], ["--weight_decay_mode"]),

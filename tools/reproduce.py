@@ -2,6 +2,7 @@
 
     python -m tools.reproduce                      # the digits demo, a few minutes on a CPU
     python -m tools.reproduce --protocol=digits_demo --epochs=5 --student_epochs=5
+    python -m tools.reproduce --sweep_alpha=0.1,0.5,0.9 --sweep_train_fraction=0.3,0.6
     python -m tools.reproduce --protocol=table1_cifar10 --dataset=image_folder \
         --data_dir=../shared/data/cifar10-jpeg.tar.gz --epochs_scale=0.01 --train_fraction=0.1
 
@@ -25,6 +26,15 @@ def _parse_ints(values, flag):
         return tuple(int(value) for value in values)
     except ValueError:
         raise InputError(f"--{flag} must be a list of integers. Received: {','.join(values)}") from None
+
+
+def _parse_floats(values, flag):
+    from nasty_tf.errors import InputError
+
+    try:
+        return tuple(float(value) for value in values)
+    except ValueError:
+        raise InputError(f"--{flag} must be a list of numbers. Received: {','.join(values)}") from None
 
 
 def settings_from_flags(protocol):
@@ -67,6 +77,14 @@ def settings_from_flags(protocol):
     students = tuple(dataclasses.replace(stage, **student_overrides) for stage in students)
     if FLAGS.student_seeds:
         top["student_seeds"] = _parse_ints(FLAGS.student_seeds, "student_seeds")
+    sweeps = dict(settings.sweeps)
+    for dimension in ("kd_temperature", "alpha", "train_fraction"):
+        values = getattr(FLAGS, f"sweep_{dimension}")
+        if values is not None:
+            sweeps.pop(dimension, None)
+            if values:
+                sweeps[dimension] = _parse_floats(values, f"sweep_{dimension}")
+    top["sweeps"] = sweeps
     return settings.replace(teacher=teacher, students=students, **top)
 
 

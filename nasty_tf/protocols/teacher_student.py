@@ -2,7 +2,8 @@
 
 1. a normal teacher (it becomes the adversary); 2. a nasty teacher trained against it
 (eq. 2); 3. for every student architecture and seed: the student from scratch, by KD from
-the normal teacher, and by KD from the nasty teacher (eq. 1). Every stage is an ordinary
+the normal teacher, and by KD from the nasty teacher (eq. 1); 4. the stealer sweeps of
+`settings.sweeps` (tau_s, alpha, training fraction; `nasty_tf.protocols.battery`). Every stage is an ordinary
 run directory under the protocol's output directory, so an interrupted protocol resumes
 where it stopped and a finished stage is reused when its config is unchanged.
 
@@ -24,6 +25,7 @@ from nasty_tf import figures, models
 from nasty_tf import report as report_lib
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
+from nasty_tf.protocols import battery
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
 from nasty_tf.training import load_network, train, train_nasty
 from nasty_tf.training.jobs import accuracy_percent, predict_logits
@@ -73,6 +75,9 @@ class TeacherStudentSettings:
     verbose: int = 2
     normal_teacher: str | None = None
     nasty_teacher: str | None = None
+    # Stealer-battery sweeps, dimension -> values (see `nasty_tf.protocols.battery`), e.g.
+    # {"kd_temperature": (1.0, 4.0, 10.0)}: for the first student arch and every seed.
+    sweeps: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -231,6 +236,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         for stage in student_stages
         for seed in settings.student_seeds
     ]
+    sweeps = battery.check_sweeps(settings.sweeps)
     dataset = load_data(teacher_config)
     arch = settings.teacher.arch
     # Given files are checked before anything trains: a wrong path should not cost a teacher.
@@ -254,16 +260,40 @@ def run(name, settings, output_dir, on_finished="reuse"):
         nasty = train_nasty(nasty_config, nasty_settings, dataset, on_finished)
 
     students = []
+    main_dirs = {}  # battery key -> directory of the main runs, which sweeps may reuse
     for stage, seed, config in student_configs:
         run_dir = os.path.join(output_dir, "students", f"{stage.arch}_seed{seed}")
         _announce(f"student {stage.arch} seed {seed}: scratch")
         result = train(config.replace(output_dir=os.path.join(run_dir, "scratch")), dataset, on_finished)
         students.append(report_lib.student_row(stage.arch, "none", seed, result))
+        main_dirs[battery.run_key("none", config)] = os.path.join(run_dir, "scratch")
         for route in ("normal", "nasty"):
             _announce(f"student {stage.arch} seed {seed}: KD from the {route} teacher")
             kd_config = config.replace(output_dir=os.path.join(run_dir, f"kd_{route}"))
             result = distill(kd_config, kd_settings[route], dataset, on_finished)
             students.append(report_lib.student_row(stage.arch, route, seed, result))
+            main_dirs[battery.run_key(route, config, kd_settings[route])] = kd_config.output_dir
+
+    sweep_results, sweep_figures = {}, {}
+    if sweeps:
+        first_stage = student_stages[0]
+        sweep_results = battery.run_sweeps(
+            settings,
+            _train_config(settings, first_stage, "", settings.student_seeds[0]),
+            kd_settings,
+            dataset,
+            output_dir,
+            on_finished,
+            main_dirs,
+        )
+        for dimension, entries in sweep_results.items():
+            sweep_figures[f"sweep_{dimension}"] = figures.plot_sweep(
+                dimension,
+                entries,
+                normal["accuracy"],
+                os.path.join(output_dir, f"sweep_{dimension}.png"),
+                arch=first_stage.arch,
+            )
 
     written_figures = {}
     if settings.figures:
@@ -276,6 +306,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
             output_dir,
             seed=settings.seed,
         )
+    written_figures.update(sweep_figures)
     report = report_lib.build_report(
         protocol=name,
         settings=dataclasses.asdict(settings),
@@ -284,6 +315,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         student_runs=students,
         seconds=time.time() - started,
         figures=written_figures,
+        sweeps=sweep_results,
     )
     report_lib.write_report(report, output_dir)
     return report

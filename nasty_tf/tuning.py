@@ -1,0 +1,330 @@
+"""A keras-tuner search of omega (and optionally tau_A): the most damaging nasty teacher that
+still keeps its accuracy within a budget.
+
+Objective, minimised (`trial_score`): each trial trains a nasty teacher (paper eq. 2) for its
+omega and tau_A against the normal teacher, distils a proxy student from it (eq. 1), and scores
+
+    score = student_accuracy                  if teacher_accuracy >= normal_accuracy - budget
+    score = 100 + (normal_accuracy - budget - teacher_accuracy)   otherwise
+
+so a feasible trial scores at most 100 and an infeasible one more than 100 (the further below
+the accuracy floor, the worse): every infeasible trial ranks below every feasible one, and the
+oracle is still told which infeasible omega was closest to feasible. Accuracies are percent on
+the test split, `budget` is in points.
+
+Layout of the search's `output_dir`: `normal/` (its own normal teacher, unless an adversary
+`.keras` is given), `keras_tuner/` (keras-tuner's project: oracle state and trials),
+`trials/<trial_id>/{nasty,student}/` (ordinary run directories), `tune_config.json`,
+`tune_report.json` and `tune_report.md`. Rerunning with the same settings continues the search:
+finished trials are not retrained (keras-tuner does not recreate them and their run
+directories are reused), an interrupted trial resumes from its checkpoints, and a higher
+`max_trials` adds trials; other settings in the same directory are refused.
+
+Example:
+
+    report = tune(TrainConfig(epochs=15, output_dir="runs/tune"),
+                  TuneConfig(omega_min=0.02, omega_max=0.3, max_trials=8))
+    report["best"]["omega"]
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import keras_tuner
+
+from nasty_tf.errors import InputError, TrainingDiverged
+from nasty_tf.training import jobs
+from nasty_tf.training.config import DistillConfig, NastyConfig
+from nasty_tf.training.run_directory import atomic_write_json, atomic_write_text
+
+ORACLES = ("bayesian", "random")
+_PROJECT = "keras_tuner"
+
+
+@dataclasses.dataclass(frozen=True)
+class TuneConfig:
+    """Settings of the omega search (the teachers' schedule is a separate `TrainConfig`).
+
+    Attributes:
+        omega_min, omega_max: the omega range, sampled on a log scale (0 < min <= max; equal
+            values fix omega).
+        temperatures: tau_A values to choose from (`hp.Choice`; one value fixes it).
+        accuracy_budget: points of test accuracy the nasty teacher may lose against the normal.
+        max_trials: number of trials of the whole search (a rerun counts the finished ones).
+        oracle: "bayesian" (Gaussian process) or "random", keras-tuner's oracles, seeded.
+        adversary: a normal `.keras` network to undermine; None trains one into `normal/`.
+        student_arch, student_epochs: the proxy student, distilled with the teachers' optimizer
+            settings.
+        alpha, kd_temperature: its KD settings (eq. 1).
+    """
+
+    omega_min: float = 0.02
+    omega_max: float = 0.3
+    temperatures: tuple = (4.0,)
+    accuracy_budget: float = 1.0
+    max_trials: int = 8
+    oracle: str = "bayesian"
+    adversary: str | None = None
+    student_arch: str = "cnn"
+    student_epochs: int = 4
+    alpha: float = 0.9
+    kd_temperature: float = 4.0
+
+    def __post_init__(self):
+        if not isinstance(self.temperatures, tuple):
+            object.__setattr__(self, "temperatures", tuple(self.temperatures))
+        if self.max_trials < 1:
+            raise InputError(f"--max_trials must be >= 1. Received: {self.max_trials}")
+        if not self.omega_min > 0:
+            raise InputError(f"--omega_min must be > 0 (log sampling). Received: {self.omega_min}")
+        if not self.omega_min <= self.omega_max:
+            raise InputError(
+                f"--omega_min must be <= --omega_max. Received: {self.omega_min} > {self.omega_max}"
+            )
+        if not self.temperatures or not all(t > 0 for t in self.temperatures):
+            shown = ",".join(str(t) for t in self.temperatures)
+            raise InputError(f"--temperatures must be one or more numbers > 0. Received: {shown!r}")
+        if len(set(self.temperatures)) != len(self.temperatures):
+            raise InputError(f"--temperatures must not repeat. Received: {self.temperatures}")
+        if not self.accuracy_budget >= 0:
+            raise InputError(f"--accuracy_budget must be >= 0. Received: {self.accuracy_budget}")
+        if self.oracle not in ORACLES:
+            raise InputError(f"--oracle must be one of {ORACLES}. Received: {self.oracle!r}")
+        if self.student_epochs < 1:
+            raise InputError(f"--student_epochs must be >= 1. Received: {self.student_epochs}")
+        if not 0 <= self.alpha <= 1:
+            raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
+        if not self.kd_temperature > 0:
+            raise InputError(f"--kd_temperature must be > 0. Received: {self.kd_temperature}")
+        if self.adversary is not None and not os.path.isfile(self.adversary):
+            raise InputError(f"--adversary must be an existing .keras file. Received: {self.adversary}")
+
+
+def trial_score(teacher_accuracy, student_accuracy, normal_accuracy, budget):
+    """The minimised objective (module docstring): the student's accuracy if the teacher keeps
+    `teacher_accuracy >= normal_accuracy - budget`, else 100 plus the shortfall."""
+    violation = max(0.0, (normal_accuracy - budget) - teacher_accuracy)
+    return float(student_accuracy) if violation == 0 else 100.0 + violation
+
+
+class _FatalInputError(InputError, keras_tuner.errors.FatalError):
+    """Bad input inside a trial: keras-tuner would swallow a plain exception as a failed trial."""
+
+
+class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
+    """A tuner without a HyperModel: a trial is a nasty teacher plus a proxy student.
+
+    Args:
+        oracle: a keras-tuner oracle minimising "score", its space already declared.
+        train_config: the teachers' `TrainConfig` (its `output_dir` is the search's root).
+        tune_config: a `TuneConfig`.
+        adversary: the normal network's `.keras` file; normal_accuracy: its test accuracy.
+        dataset: the loaded dataset, shared by every trial.
+        on_finished: for the trials' run directories ("reuse" resumes; "overwrite" retrains).
+    """
+
+    def __init__(self, oracle, train_config, tune_config, adversary, normal_accuracy, dataset,
+                 on_finished="reuse", **kwargs):
+        self.train_config = train_config
+        self.tune_config = tune_config
+        self.adversary = adversary
+        self.normal_accuracy = normal_accuracy
+        self.dataset = dataset
+        self.on_finished = on_finished
+        super().__init__(oracle, directory=train_config.output_dir, project_name=_PROJECT, **kwargs)
+
+    def trial_dir(self, trial_id):
+        return os.path.join(self.train_config.output_dir, "trials", str(trial_id))
+
+    def run_trial(self, trial, *args, **kwargs):
+        hp = trial.hyperparameters
+        tune = self.tune_config
+        root = self.trial_dir(trial.trial_id)
+        try:
+            nasty = jobs.train_nasty(
+                self.train_config.replace(output_dir=os.path.join(root, "nasty")),
+                NastyConfig(self.adversary, hp.get("omega"), hp.get("temperature")),
+                self.dataset,
+                self.on_finished,
+            )
+            student = jobs.distill(
+                self.train_config.replace(
+                    arch=tune.student_arch,
+                    epochs=tune.student_epochs,
+                    output_dir=os.path.join(root, "student"),
+                ),
+                DistillConfig(os.path.join(root, "nasty", "model.keras"), tune.alpha, tune.kd_temperature),
+                self.dataset,
+                self.on_finished,
+            )
+        except (InputError, TrainingDiverged) as error:
+            raise _FatalInputError(str(error)) from None
+        return {
+            "score": trial_score(
+                nasty["accuracy"], student["accuracy"], self.normal_accuracy, tune.accuracy_budget
+            ),
+            "teacher_accuracy": nasty["accuracy"],
+            "student_accuracy": student["accuracy"],
+            "adversarial_kl": nasty["adversarial_kl"],
+        }
+
+
+def _space(tune):
+    hp = keras_tuner.HyperParameters()
+    if tune.omega_min == tune.omega_max:
+        hp.Fixed("omega", tune.omega_min)
+    else:
+        hp.Float("omega", tune.omega_min, tune.omega_max, sampling="log")
+    if len(tune.temperatures) == 1:
+        hp.Fixed("temperature", tune.temperatures[0])
+    else:
+        hp.Choice("temperature", list(tune.temperatures))
+    return hp
+
+
+def _oracle(tune, seed):
+    common = dict(
+        objective=keras_tuner.Objective("score", "min"),
+        max_trials=tune.max_trials,
+        hyperparameters=_space(tune),
+        allow_new_entries=False,
+        seed=seed,
+        # A trial only fails on a bug (bad input is fatal): stop at the first one.
+        max_consecutive_failed_trials=1,
+    )
+    if tune.oracle == "random":
+        return keras_tuner.oracles.RandomSearchOracle(**common)
+    return keras_tuner.oracles.BayesianOptimizationOracle(**common)
+
+
+def _check_same_search(root, identity, overwrite):
+    """A project directory belongs to one search: refuse to continue it with other settings."""
+    path = os.path.join(root, "tune_config.json")
+    if overwrite:
+        for name in (_PROJECT, "trials"):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    elif os.path.exists(path):
+        with open(path) as f:
+            if json.load(f) != identity:
+                raise InputError(
+                    f"--output_dir {root} holds a search with other settings; choose another "
+                    "--output_dir or pass --overwrite"
+                )
+    atomic_write_json(path, identity)
+
+
+def tune(train_config, tune_config, dataset=None, overwrite=False):
+    """Searches omega (and tau_A) for the lowest proxy-student accuracy within the budget.
+
+    Args:
+        train_config: the `TrainConfig` of the normal and nasty teachers; its `output_dir` is
+            the search's root (module docstring) and its `seed` seeds the oracle too.
+        tune_config: a `TuneConfig`.
+        dataset: an already loaded `Dataset`; loaded from `train_config` when None.
+        overwrite: start the search (and its normal teacher) again instead of continuing it.
+
+    Returns:
+        The report written to `tune_report.json`: `normal_accuracy`, `floor`, `trials` (one
+        row per finished trial: trial_id, omega, temperature, teacher_accuracy, adversarial_kl,
+        student_accuracy, feasible, score, best), `best` (the best row) and both configs.
+    """
+    root = train_config.output_dir
+    search_settings = dataclasses.asdict(tune_config)
+    search_settings.pop("max_trials")  # a rerun may raise it to add trials
+    identity = json.loads(json.dumps({
+        "train": jobs._run_config("tune", train_config),
+        "tune": search_settings,
+    }))
+    os.makedirs(root, exist_ok=True)
+    _check_same_search(root, identity, overwrite)
+    on_finished = "overwrite" if overwrite else "reuse"
+    dataset = dataset if dataset is not None else jobs.load_data(train_config)
+    if tune_config.adversary is None:
+        normal_config = train_config.replace(output_dir=os.path.join(root, "normal"))
+        normal_accuracy = jobs.train(normal_config, dataset, on_finished)["accuracy"]
+        adversary = os.path.join(normal_config.output_dir, "model.keras")
+    else:
+        adversary = tune_config.adversary
+        normal_accuracy = jobs.evaluate(adversary, dataset)["accuracy"]
+    tuner = NastyOmegaTuner(
+        _oracle(tune_config, train_config.seed),
+        train_config,
+        tune_config,
+        adversary,
+        normal_accuracy,
+        dataset,
+        # Trials retried after an interruption resume; an overwrite already removed them.
+        on_finished="reuse",
+        overwrite=overwrite,
+    )
+    tuner.search()
+    report = _report(tuner, normal_accuracy, identity)
+    atomic_write_json(os.path.join(root, "tune_report.json"), report)
+    atomic_write_text(os.path.join(root, "tune_report.md"), format_table(report))
+    return report
+
+
+def _report(tuner, normal_accuracy, identity):
+    tune_config = tuner.tune_config
+    floor = normal_accuracy - tune_config.accuracy_budget
+    rows = []
+    by_number = lambda item: (len(item[0]), item[0])  # noqa: E731  trial ids are numerals
+    for trial_id, trial in sorted(tuner.oracle.trials.items(), key=by_number):
+        if trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED:
+            continue
+        root = tuner.trial_dir(trial_id)
+        with open(os.path.join(root, "nasty", "metrics.json")) as f:
+            nasty = json.load(f)
+        with open(os.path.join(root, "student", "metrics.json")) as f:
+            student = json.load(f)
+        score = trial_score(
+            nasty["accuracy"], student["accuracy"], normal_accuracy, tune_config.accuracy_budget
+        )
+        rows.append({
+            "trial_id": trial_id,
+            "omega": nasty["config"]["omega"],
+            "temperature": nasty["config"]["temperature"],
+            "teacher_accuracy": nasty["accuracy"],
+            "adversarial_kl": nasty["adversarial_kl"],
+            "student_accuracy": student["accuracy"],
+            "feasible": score <= 100.0,
+            "score": score,
+            "best": False,
+        })
+    best = min(rows, key=lambda row: (row["score"], row["trial_id"])) if rows else None
+    if best is not None:
+        best["best"] = True
+    return {
+        "normal_accuracy": normal_accuracy,
+        "accuracy_budget": tune_config.accuracy_budget,
+        "floor": floor,
+        "objective": "minimise student_accuracy s.t. teacher_accuracy >= normal_accuracy - "
+                     "accuracy_budget; infeasible trials score 100 + the shortfall",
+        "trials": rows,
+        "best": best,
+        "config": identity,
+    }
+
+
+def format_table(report):
+    """The trade-off table of all trials as Markdown, the best trial marked with `*`."""
+    lines = [
+        f"# Omega search: normal teacher {report['normal_accuracy']:.2f}%, budget "
+        f"{report['accuracy_budget']:g} points (floor {report['floor']:.2f}%)",
+        "",
+        "Score: the proxy student's accuracy if the nasty teacher stays at or above the floor, "
+        "else 100 + the shortfall (lower is better).",
+        "",
+        "| best | trial | omega | tau_A | teacher acc | adversarial KL | student acc | feasible | score |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["trials"]:
+        lines.append(
+            f"| {'*' if row['best'] else ''} | {row['trial_id']} | {row['omega']:.4g} | "
+            f"{row['temperature']:g} | {row['teacher_accuracy']:.2f} | "
+            f"{row['adversarial_kl']:.3f} | {row['student_accuracy']:.2f} | "
+            f"{'yes' if row['feasible'] else 'no'} | {row['score']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,126 @@
+"""The stealer battery's sweeps: cached per config, resumable, reported from the runs' own
+metrics, and drawn as one figure per swept dimension."""
+
+import glob
+import json
+import os
+
+import pytest
+
+import keras
+from nasty_tf import models, protocols
+from nasty_tf.data import load_dataset
+from nasty_tf.errors import InputError
+from nasty_tf.protocols import battery, teacher_student
+from nasty_tf.protocols.teacher_student import Stage
+from nasty_tf.training import DistillConfig, TrainConfig
+
+pytestmark = pytest.mark.single_pass
+
+
+def test_cache_keys_are_stable_for_equal_configs_and_differ_otherwise():
+    config = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="a", verbose=0)
+    kd = DistillConfig("teacher.keras", 0.9, 4.0)
+    key = battery.run_key("normal", config, kd)
+    assert len(key) == 12
+    # Equal configs, written elsewhere and more quietly, share a key.
+    same = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="b", verbose=2)
+    assert battery.run_key("normal", same, DistillConfig("teacher.keras", 0.9, 4.0)) == key
+    others = {
+        battery.run_key("nasty", config, kd),
+        battery.run_key("normal", config.replace(seed=1), kd),
+        battery.run_key("normal", config.replace(train_fraction=0.5), kd),
+        battery.run_key("normal", config, DistillConfig("teacher.keras", 0.5, 4.0)),
+        battery.run_key("normal", config, DistillConfig("teacher.keras", 0.9, 2.0)),
+        battery.run_key("normal", config, DistillConfig("other.keras", 0.9, 4.0)),
+        battery.run_key("none", config),
+    }
+    assert key not in others and len(others) == 7
+
+
+def test_bad_sweeps_are_refused():
+    with pytest.raises(InputError, match="unknown sweep dimension 'omega'"):
+        battery.check_sweeps({"omega": (0.1,)})
+    with pytest.raises(InputError, match="--sweep_alpha: value out of range"):
+        battery.check_sweeps({"alpha": (1.5,)})
+    with pytest.raises(InputError, match="--sweep_train_fraction: value out of range"):
+        battery.check_sweeps({"train_fraction": (0.0,)})
+    assert battery.check_sweeps({"kd_temperature": ("1", 4, 4.0)}) == {"kd_temperature": (1.0, 4.0)}
+
+
+@pytest.fixture(scope="module")
+def given_teachers(tmp_path_factory):
+    """Two CNNs saved as .keras files, standing for teachers trained elsewhere."""
+    root = tmp_path_factory.mktemp("given")
+    digits = load_dataset("digits")
+    paths = {}
+    for seed, route in enumerate(("normal", "nasty")):
+        keras.utils.set_random_seed(seed)
+        network = models.get_model("cnn", 10, digits.input_shape, mean=digits.mean, std=digits.std)
+        paths[route] = str(root / f"{route}.keras")
+        network.save(paths[route])
+    return paths
+
+
+def _metrics_files(output_dir):
+    return sorted(glob.glob(os.path.join(output_dir, "students", "**", "metrics.json"), recursive=True))
+
+
+def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp_path):
+    settings = protocols.get_protocol("digits_demo").default_settings().replace(
+        students=(Stage("cnn", 1, batch_size=64),),
+        student_seeds=(0,),
+        train_fraction=0.1,
+        normal_teacher=given_teachers["normal"],
+        nasty_teacher=given_teachers["nasty"],
+        figures=False,
+        verbose=0,
+        sweeps={"kd_temperature": (4.0, 2.0), "train_fraction": (0.05,)},
+    )
+    report = teacher_student.run("digits_demo", settings, str(tmp_path))
+
+    # Main runs: 3; tau_s=4 is the main KD config (reused), tau_s=2: 2; fraction 0.05: 3.
+    first = _metrics_files(tmp_path)
+    assert len(first) == 3 + 2 + 3
+    sweeps = report["sweeps"]
+    assert [(e["value"], e["route"]) for e in sweeps["kd_temperature"]] == [
+        (4.0, "normal"), (4.0, "nasty"), (2.0, "normal"), (2.0, "nasty")
+    ]
+    assert [e["route"] for e in sweeps["train_fraction"]] == ["none", "normal", "nasty"]
+    for dimension, entries in sweeps.items():
+        for entry in entries:
+            metrics = [json.load(open(tmp_path / d / "metrics.json")) for d in entry["run_dirs"]]
+            assert entry["accuracies"] == [m["accuracy"] for m in metrics]
+            assert entry["accuracy"] == pytest.approx(sum(entry["accuracies"]) / len(metrics))
+            config = metrics[0]["config"]
+            if dimension == "kd_temperature":
+                assert config["temperature"] == entry["value"]
+            else:
+                assert config["train_fraction"] == entry["value"]
+                if entry["route"] != "none":
+                    assert config["temperature"] == settings.kd_temperature
+    # tau_s = 4 is the main KD run itself, not a copy.
+    main = [e for e in sweeps["kd_temperature"] if e["value"] == 4.0]
+    assert {e["run_dirs"][0] for e in main} == {"students/cnn_seed0/kd_normal", "students/cnn_seed0/kd_nasty"}
+    # The fraction sweep's students saw their own subset; the teachers were not retrained.
+    scratch = json.load(open(tmp_path / sweeps["train_fraction"][0]["run_dirs"][0] / "metrics.json"))
+    assert scratch["config"]["train_fraction"] == 0.05
+    assert not os.path.exists(tmp_path / "teacher_normal")
+
+    # Figures and report.
+    for dimension in ("kd_temperature", "train_fraction"):
+        png = tmp_path / f"sweep_{dimension}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert report["figures"][f"sweep_{dimension}"] == png.name
+    markdown = (tmp_path / "report.md").read_text()
+    assert "Sweep of KD temperature" in markdown and "](sweep_kd_temperature.png)" in markdown
+    assert json.load(open(tmp_path / "report.json"))["sweeps"] == json.loads(json.dumps(sweeps))
+
+    # One more value: only its two runs train; finished ones are untouched.
+    mtimes = {path: os.path.getmtime(path) for path in first}
+    more = settings.replace(sweeps={"kd_temperature": (4.0, 2.0, 8.0), "train_fraction": (0.05,)})
+    report = teacher_student.run("digits_demo", more, str(tmp_path))
+    second = _metrics_files(tmp_path)
+    assert len(second) == len(first) + 2
+    assert {path: os.path.getmtime(path) for path in first} == mtimes
+    assert [e["value"] for e in report["sweeps"]["kd_temperature"]][-2:] == [8.0, 8.0]

@@ -1,0 +1,50 @@
+"""Searches omega (and tau_A) with keras-tuner: the most damaging nasty teacher within an
+accuracy budget. Prints and writes the trade-off table of all trials.
+
+    python -m tools.tune --epochs=15 --omega_min=0.02 --omega_max=0.3 --max_trials=8 \
+        --accuracy_budget=1 --output_dir=runs/tune
+"""
+
+from absl import flags as absl_flags
+
+from tools import common
+from flags import data, distribute, model, train, tune
+
+data.define_data_flags()
+model.define_model_flags()
+train.define_train_flags("runs/tune")
+tune.define_tune_flags()
+distribute.define_distribute_flags()
+FLAGS = absl_flags.FLAGS
+
+
+def main():
+    from nasty_tf import tuning
+
+    config = common.train_config(FLAGS)
+    tune_config = tuning.TuneConfig(
+        omega_min=FLAGS.omega_min,
+        omega_max=FLAGS.omega_max,
+        temperatures=common.parse_floats(FLAGS.temperatures, "temperatures"),
+        accuracy_budget=FLAGS.accuracy_budget,
+        max_trials=FLAGS.max_trials,
+        oracle=FLAGS.oracle,
+        adversary=FLAGS.adversary,
+        student_arch=FLAGS.student_arch,
+        student_epochs=FLAGS.student_epochs,
+        alpha=FLAGS.alpha,
+        kd_temperature=FLAGS.kd_temperature,
+    )
+    report = tuning.tune(config, tune_config, overwrite=FLAGS.overwrite)
+    print(tuning.format_table(report), end="")
+    best = report["best"]
+    if best is not None:
+        print(
+            f"best: omega {best['omega']:.4g}, tau_A {best['temperature']:g} "
+            f"({'feasible' if best['feasible'] else 'no trial met the budget'}) "
+            f"-> {config.output_dir}/tune_report.md"
+        )
+
+
+if __name__ == "__main__":
+    common.run(main)
