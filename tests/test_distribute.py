@@ -11,34 +11,10 @@ import sys
 
 import numpy as np
 import pytest
+from binaries import ROOT, assert_one_line_error, run_python, run_tool
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.single_pass  # tf.distribute is TensorFlow-only
 TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=1", "--batch_size=64", "--verbose=0"]
-
-
-def _run(args, env=None):
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
-        timeout=600,
-    )
-
-
-def run_tool(name, *args, env=None):
-    return _run(["-m", f"tools.{name}", *args], env)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr, result.stderr[-2000:]
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,7 +112,7 @@ def _main(out_dir):
 @pytest.fixture(scope="module")
 def two_replicas(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("mirrored")
-    result = _run([os.path.abspath(__file__), str(out_dir)])
+    result = run_python([os.path.abspath(__file__), str(out_dir)])
     assert result.returncode == 0, result.stderr[-3000:]
     return json.load(open(out_dir / "result.json")), out_dir
 

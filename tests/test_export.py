@@ -11,11 +11,11 @@ import sys
 import keras
 import numpy as np
 import pytest
+from binaries import ROOT, assert_one_line_error, run_tool
 
 from nasty_tf import InputError, NastyTeacher, models
 from nasty_tf.data import load_dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.single_pass  # SavedModel export is TensorFlow-only
 
 # Run in a fresh interpreter: loads each export given on the command line and dumps what
@@ -38,26 +38,6 @@ for name in sys.argv[2:]:
     dump["signatures"] = np.array(sorted(served.signatures))
     np.savez(root + "/" + name + ".npz", **dump)
 """
-
-
-def run_tool(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "tools.export", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr, result.stderr[-2000:]
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +78,7 @@ def exported(saved):
 
     root = saved[0]
     export_saved_model(str(root / "network.keras"), str(root / "plain"), top_k=3)
-    binary = run_tool(f"--model={root}/wrapper.keras", f"--export_dir={root}/nasty")
+    binary = run_tool("export", f"--model={root}/wrapper.keras", f"--export_dir={root}/nasty")
     assert binary.returncode == 0, binary.stderr[-3000:]
     read = subprocess.run(
         [sys.executable, "-c", _READ_BACK, str(root), "plain", "nasty"],
@@ -169,7 +149,7 @@ def test_saved_model_cli_lists_the_serving_signature(saved, exported):
 def test_binary_refuses_a_non_empty_export_dir(saved, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("precious")
-    result = run_tool(f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out")
+    result = run_tool("export", f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out")
     assert_one_line_error(result, "--export_dir", "not empty", "--overwrite")
     assert os.listdir(tmp_path / "out") == ["keep.txt"]
     assert (tmp_path / "out" / "keep.txt").read_text() == "precious"
@@ -234,7 +214,7 @@ def corrupt(tmp_path_factory):
 )
 def test_bad_input_ends_in_one_clear_line(saved, corrupt, tmp_path, args, fragments):
     args = [arg.format(bad=corrupt, good=saved[0]) for arg in args]
-    result = run_tool(*args, f"--export_dir={tmp_path}/out")
+    result = run_tool("export", *args, f"--export_dir={tmp_path}/out")
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
     assert os.listdir(tmp_path) == []
@@ -242,7 +222,7 @@ def test_bad_input_ends_in_one_clear_line(saved, corrupt, tmp_path, args, fragme
 
 def test_jax_backend_is_refused_in_one_line(saved, tmp_path):
     result = run_tool(
-        f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out",
+        "export", f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out",
         env={"KERAS_BACKEND": "jax"},
     )
     assert_one_line_error(result, "TensorFlow backend", "KERAS_BACKEND")

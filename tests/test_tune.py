@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from binaries import assert_one_line_error
 
 from nasty_tf.errors import InputError
 from nasty_tf.training import TrainConfig
@@ -138,6 +139,4 @@ def test_bad_settings_name_their_flag(fields, fragment):
 def test_a_bad_flag_ends_in_one_error_line(tmp_path, flag, fragment):
     result = run_tune("--dataset=digits", "--omega_max=0.3", flag, f"--output_dir={tmp_path}")
     assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and fragment in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(result, fragment)

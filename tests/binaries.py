@@ -1,0 +1,37 @@
+"""Running the binaries as real subprocesses, and checking their one-line errors.
+
+Shared by the tests of every binary (`from binaries import ...`: pytest puts `tests/` on the path).
+"""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_python(args, env=None, timeout=600):
+    """`python <args>` from the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def run_tool(name, *args, env=None):
+    """`python -m tools.<name> <args>`, as a user runs it."""
+    return run_python(["-m", f"tools.{name}", *args], env)
+
+
+def assert_one_line_error(result, *fragments):
+    """A bad input ended in exactly one `error: ...` line naming `fragments`, no traceback."""
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
