@@ -7,9 +7,7 @@ import os
 
 import pytest
 
-import keras
-from nasty_tf import models, protocols
-from nasty_tf.data import load_dataset
+from nasty_tf import protocols
 from nasty_tf.errors import InputError
 from nasty_tf.protocols import battery, teacher_student
 from nasty_tf.protocols.teacher_student import Stage
@@ -46,20 +44,6 @@ def test_bad_sweeps_are_refused():
     with pytest.raises(InputError, match="--sweep_train_fraction: value out of range"):
         battery.check_sweeps({"train_fraction": (0.0,)})
     assert battery.check_sweeps({"kd_temperature": ("1", 4, 4.0)}) == {"kd_temperature": (1.0, 4.0)}
-
-
-@pytest.fixture(scope="module")
-def given_teachers(tmp_path_factory):
-    """Two CNNs saved as .keras files, standing for teachers trained elsewhere."""
-    root = tmp_path_factory.mktemp("given")
-    digits = load_dataset("digits")
-    paths = {}
-    for seed, route in enumerate(("normal", "nasty")):
-        keras.utils.set_random_seed(seed)
-        network = models.get_model("cnn", 10, digits.input_shape, mean=digits.mean, std=digits.std)
-        paths[route] = str(root / f"{route}.keras")
-        network.save(paths[route])
-    return paths
 
 
 def _metrics_files(output_dir):

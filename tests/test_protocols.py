@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import keras
-from nasty_tf import models, protocols
+from nasty_tf import protocols
 from nasty_tf.data import load_dataset
 from nasty_tf.errors import InputError
 from nasty_tf.protocols import teacher_student
@@ -104,20 +104,6 @@ def test_unknown_architectures_are_refused_before_anything_trains(tmp_path):
     with pytest.raises(InputError, match="--student_archs: unknown architecture 'resnet9000'"):
         teacher_student.run("digits_demo", bad, str(tmp_path))
     assert not os.path.exists(tmp_path / "teacher_normal")
-
-
-@pytest.fixture(scope="module")
-def given_teachers(tmp_path_factory):
-    """Two CNNs saved as .keras files, standing for teachers trained elsewhere."""
-    root = tmp_path_factory.mktemp("given")
-    digits = load_dataset("digits")
-    paths = {}
-    for seed, route in enumerate(("normal", "nasty")):
-        keras.utils.set_random_seed(seed)
-        network = models.get_model("cnn", 10, digits.input_shape, mean=digits.mean, std=digits.std)
-        paths[route] = str(root / f"{route}.keras")
-        network.save(paths[route])
-    return paths
 
 
 def test_a_wrong_given_teacher_is_refused(given_teachers, tmp_path):
