@@ -56,4 +56,18 @@ def define_reproduce_flags():
             "student arch and every seed, cached per config. Replaces the protocol's sweep of "
             "this dimension; an empty value turns it off.",
         )
+    flags.DEFINE_list(
+        "sweep_omega",
+        None,
+        "Owner-side sweep over omega of the nasty teacher (Fig. 3), e.g. 0.02,0.04,0.08: a nasty "
+        "teacher per value, then the first student arch by KD from it, every seed; cached per "
+        "config. Replaces the protocol's omega sweep; an empty value turns it off.",
+    )
+    flags.DEFINE_list(
+        "adversary_archs",
+        None,
+        "Adversary-architecture ablation (Table 4), e.g. cnn,resnext29: per arch a normal network "
+        "(the teacher's schedule), a nasty teacher against it, and every student arch by KD from "
+        "it; the teacher's own arch reuses the protocol's nasty teacher. Empty: none.",
+    )
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")

@@ -173,3 +173,38 @@ def plot_sweep(dimension, entries, normal_teacher_accuracy, path, arch=None):
     axis.legend(loc="best", fontsize=8)
     _save(figure, path)
     return os.path.basename(path)
+
+
+def plot_omega_sweep(entries, normal_teacher_accuracy, scratch_accuracy, path, arch=None):
+    """Fig. 3: nasty teacher ("T") and KD student ("S") accuracy against omega.
+
+    As in the paper, dashed lines mark the normally trained models: the normal teacher and
+    the student trained from scratch.
+
+    Args:
+        entries: `[{value, teacher: {accuracy}, student: {accuracy}}]` from
+            `OwnerAblations.omega_sweep`.
+        normal_teacher_accuracy: the normal teacher's accuracy (dashed, "T normal").
+        scratch_accuracy: the student from scratch, mean over seeds (dashed, "S scratch").
+        path: the PNG to write.
+        arch: the student architecture, for the legend.
+
+    Returns:
+        The file name written.
+    """
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    points = sorted((e["value"], e["teacher"]["accuracy"], e["student"]["accuracy"]) for e in entries)
+    omegas, teachers, students = zip(*points)
+    student = f"S ({arch})" if arch else "S"
+    axis.plot(omegas, teachers, marker="o", color="tab:blue", label="T: nasty teacher")
+    axis.plot(omegas, students, marker="s", color="tab:red", label=f"{student}: KD from the nasty teacher")
+    axis.axhline(normal_teacher_accuracy, color="tab:blue", linestyle="--", linewidth=1, label="T: normal teacher")
+    axis.axhline(scratch_accuracy, color="tab:red", linestyle="--", linewidth=1, label=f"{student}: from scratch")
+    axis.set_xlabel("omega (weight of the adversarial KL, eq. 2)")
+    axis.set_ylabel("test accuracy (%)")
+    axis.set_title("Teacher and student accuracy vs omega", fontsize=10)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="best", fontsize=8)
+    _save(figure, path)
+    return os.path.basename(path)

@@ -58,12 +58,14 @@ def _machine():
     return f"{model}, {os.cpu_count()} CPUs"
 
 
-def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None, sweeps=None):
+def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None, sweeps=None,
+                 owner=None):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
     Accuracies are test-split percentages of the last epoch (no checkpoint selection on the
     test set, unlike the reference code). `sweeps`: `{dimension: [{value, route, accuracy,
-    accuracies, run_dirs}]}` from `nasty_tf.protocols.battery.run_sweeps`.
+    accuracies, run_dirs}]}` from `nasty_tf.protocols.battery.run_sweeps`. `owner`:
+    `{"omega": [...], "adversary_arch": [...]}` from `nasty_tf.protocols.owner_ablations`.
     """
     return {
         "protocol": protocol,
@@ -92,6 +94,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds, figur
         "student_runs": student_runs,
         "figures": figures or {},
         "sweeps": sweeps or {},
+        "owner": owner or {},
     }
 
 
@@ -172,7 +175,66 @@ def format_sweep_tables(report):
     return lines
 
 
+def _signed(value, reference):
+    return f"{value:.2f} ({value - reference:+.2f})"
+
+
+def format_owner_tables(report):
+    """The omega sweep (Fig. 3's numbers) and the adversary ablation (Table 4's shape)."""
+    owner = report.get("owner") or {}
+    normal = report["teachers"]["normal"]
+    scratch = {row["arch"]: row["accuracy"] for row in report["students"] if row["teacher"] == "none"}
+    kd_normal = {row["arch"]: row["accuracy"] for row in report["students"] if row["teacher"] == "normal"}
+    lines = []
+    if owner.get("omega"):
+        arch = owner["omega"][0]["student"]["arch"]
+        lines += [
+            f"Sweep of omega (Fig. 3): nasty {normal['arch']} teachers, student {arch} by KD from each "
+            f"(scratch {scratch[arch]:.2f}, KD from the normal teacher {kd_normal[arch]:.2f}); "
+            "in brackets the change against the normal teacher and the student from scratch.",
+            "",
+            f"| omega | Nasty teacher | Adversarial KL | Student {arch} | Nasty - normal KD |",
+            "|---|---|---|---|---|",
+        ]
+        for entry in owner["omega"]:
+            teacher, student = entry["teacher"], entry["student"]
+            lines.append(
+                f"| {entry['value']:g} | {_signed(teacher['accuracy'], normal['accuracy'])} | "
+                f"{teacher['adversarial_kl']:.3f} | {_signed(student['accuracy'], scratch[arch])} | "
+                f"{student['accuracy'] - kd_normal[arch]:+.2f} |"
+            )
+        lines.append("")
+    if owner.get("adversary_arch"):
+        archs = list(scratch)
+        teacher_arch = normal["arch"]
+        lines += [
+            f"Adversary architecture (Table 4): nasty {teacher_arch} teachers trained against a normal "
+            "network of the named architecture, students by KD from each; in brackets the change "
+            "against the normal teacher and each student's scratch baseline.",
+            "",
+            "| Teacher network | Adversary accuracy | Teacher | " + " | ".join(archs) + " |",
+            "|---|---|---|" + "---|" * len(archs),
+            "| student baseline | - | - | " + " | ".join(f"{scratch[a]:.2f}" for a in archs) + " |",
+            f"| {teacher_arch}(normal) | - | {normal['accuracy']:.2f} | "
+            + " | ".join(_signed(kd_normal[a], scratch[a]) if a in kd_normal else "-" for a in archs) + " |",
+        ]
+        for entry in owner["adversary_arch"]:
+            teacher = entry["teacher"]
+            students = {row["arch"]: row["accuracy"] for row in entry["students"]}
+            adversary = teacher.get("adversary_accuracy")
+            lines.append(
+                f"| {teacher_arch}({entry['adversary_arch']}) | "
+                + (f"{adversary:.2f}" if adversary is not None else "-")
+                + f" | {_signed(teacher['accuracy'], normal['accuracy'])} | "
+                + " | ".join(_signed(students[a], scratch[a]) if a in students else "-" for a in archs)
+                + " |"
+            )
+        lines.append("")
+    return lines
+
+
 FIGURE_CAPTIONS = {
+    "sweep_omega": "Nasty teacher and KD student accuracy vs omega (Fig. 3)",
     "sweep_kd_temperature": "Student accuracy vs KD temperature tau_s (Fig. 4)",
     "sweep_alpha": "Student accuracy vs alpha (Fig. 5a)",
     "sweep_train_fraction": "Student accuracy vs fraction of the training data (Fig. 5b)",
@@ -207,6 +269,7 @@ def format_markdown(report):
             format_table(report),
             "",
             *format_sweep_tables(report),
+            *format_owner_tables(report),
             *_figure_lines(report.get("figures") or {}),
             "Settings:",
             "",
@@ -222,4 +285,4 @@ def write_report(report, output_dir):
     """Writes `report.json` and `report.md` atomically and prints the table."""
     atomic_write_json(os.path.join(output_dir, "report.json"), report)
     atomic_write_text(os.path.join(output_dir, "report.md"), format_markdown(report))
-    print(format_table(report), flush=True)
+    print("\n".join([format_table(report), "", *format_owner_tables(report)]), flush=True)

@@ -14,7 +14,9 @@ the test split, `budget` is in points.
 
 Layout of the search's `output_dir`: `normal/` (its own normal teacher, unless an adversary
 `.keras` is given), `keras_tuner/` (keras-tuner's project: oracle state and trials),
-`trials/<trial_id>/{nasty,student}/` (ordinary run directories), `tune_config.json`,
+`trials/<trial_id>/{nasty,student}/` (ordinary run directories; a trial whose nasty teacher
+diverged holds `diverged.json` instead and counts as infeasible: the search goes on),
+`tune_config.json`,
 `tune_report.json` and `tune_report.md`. Rerunning with the same settings continues the search:
 finished trials are not retrained (keras-tuner does not recreate them and their run
 directories are reused), an interrupted trial resumes from its checkpoints, and a higher
@@ -41,6 +43,7 @@ from nasty_tf.training.run_directory import atomic_write_json, atomic_write_text
 
 ORACLES = ("bayesian", "random")
 _PROJECT = "keras_tuner"
+_DIVERGED_FILE = "diverged.json"  # in a trial's directory when its nasty teacher diverged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,8 +162,17 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 self.dataset,
                 self.on_finished,
             )
-        except (InputError, TrainingDiverged) as error:
+        except InputError as error:
             raise _FatalInputError(str(error)) from None
+        except TrainingDiverged as error:
+            # A too-large omega diverging is an outcome of the search, not the end of it: the
+            # trial is infeasible with the largest shortfall (as if the teacher were at 0%).
+            atomic_write_json(
+                os.path.join(root, _DIVERGED_FILE),
+                {"omega": hp.get("omega"), "temperature": hp.get("temperature"), "error": str(error)},
+            )
+            print(f"trial {trial.trial_id} diverged (omega={hp.get('omega'):.4g}): {error}", flush=True)
+            return {"score": trial_score(0.0, 100.0, self.normal_accuracy, tune.accuracy_budget)}
         return {
             "score": trial_score(
                 nasty["accuracy"], student["accuracy"], self.normal_accuracy, tune.accuracy_budget
@@ -266,6 +278,23 @@ def tune(train_config, tune_config, dataset=None, overwrite=False):
     return report
 
 
+def _diverged_row(trial_id, root, normal_accuracy, budget):
+    with open(os.path.join(root, _DIVERGED_FILE)) as f:
+        diverged = json.load(f)
+    return {
+        "trial_id": trial_id,
+        "omega": diverged["omega"],
+        "temperature": diverged["temperature"],
+        "teacher_accuracy": None,
+        "adversarial_kl": None,
+        "student_accuracy": None,
+        "feasible": False,
+        "diverged": True,
+        "score": trial_score(0.0, 100.0, normal_accuracy, budget),
+        "best": False,
+    }
+
+
 def _report(tuner, normal_accuracy, identity):
     tune_config = tuner.tune_config
     floor = normal_accuracy - tune_config.accuracy_budget
@@ -275,6 +304,9 @@ def _report(tuner, normal_accuracy, identity):
         if trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED:
             continue
         root = tuner.trial_dir(trial_id)
+        if os.path.exists(os.path.join(root, _DIVERGED_FILE)):
+            rows.append(_diverged_row(trial_id, root, normal_accuracy, tune_config.accuracy_budget))
+            continue
         with open(os.path.join(root, "nasty", "metrics.json")) as f:
             nasty = json.load(f)
         with open(os.path.join(root, "student", "metrics.json")) as f:
@@ -290,6 +322,7 @@ def _report(tuner, normal_accuracy, identity):
             "adversarial_kl": nasty["adversarial_kl"],
             "student_accuracy": student["accuracy"],
             "feasible": score <= 100.0,
+            "diverged": False,
             "score": score,
             "best": False,
         })
@@ -321,10 +354,15 @@ def format_table(report):
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["trials"]:
+        if row.get("diverged"):
+            measured = "diverged | - | -"
+        else:
+            measured = (
+                f"{row['teacher_accuracy']:.2f} | {row['adversarial_kl']:.3f} | {row['student_accuracy']:.2f}"
+            )
         lines.append(
             f"| {'*' if row['best'] else ''} | {row['trial_id']} | {row['omega']:.4g} | "
-            f"{row['temperature']:g} | {row['teacher_accuracy']:.2f} | "
-            f"{row['adversarial_kl']:.3f} | {row['student_accuracy']:.2f} | "
+            f"{row['temperature']:g} | {measured} | "
             f"{'yes' if row['feasible'] else 'no'} | {row['score']:.2f} |"
         )
     return "\n".join(lines) + "\n"

@@ -37,8 +37,10 @@ def test_cache_keys_are_stable_for_equal_configs_and_differ_otherwise():
 
 
 def test_bad_sweeps_are_refused():
-    with pytest.raises(InputError, match="unknown sweep dimension 'omega'"):
-        battery.check_sweeps({"omega": (0.1,)})
+    with pytest.raises(InputError, match="unknown sweep dimension 'beta'"):
+        battery.check_sweeps({"beta": (0.1,)})
+    with pytest.raises(InputError, match="--sweep_omega: value out of range"):
+        battery.check_sweeps({"omega": (-0.1,)})
     with pytest.raises(InputError, match="--sweep_alpha: value out of range"):
         battery.check_sweeps({"alpha": (1.5,)})
     with pytest.raises(InputError, match="--sweep_train_fraction: value out of range"):
@@ -108,3 +110,50 @@ def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp
     assert len(second) == len(first) + 2
     assert {path: os.path.getmtime(path) for path in first} == mtimes
     assert [e["value"] for e in report["sweeps"]["kd_temperature"]][-2:] == [8.0, 8.0]
+
+
+def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(tmp_path):
+    settings = protocols.get_protocol("digits_demo").default_settings().replace(
+        teacher=Stage("cnn", 1, batch_size=64),
+        students=(Stage("cnn", 1, batch_size=64),),
+        student_seeds=(0,),
+        train_fraction=0.1,
+        figures=False,
+        verbose=0,
+        sweeps={"omega": (0.12, 0.3)},
+        adversary_archs=("cnn", "preresnet20"),
+    )
+    report = teacher_student.run("digits_demo", settings, str(tmp_path))
+
+    # 2 teachers + 3 main students; omega 0.12 and adversary cnn are the main nasty teacher and
+    # its KD student, reused; omega 0.3: nasty + student; preresnet20: adversary + nasty + student.
+    runs = sorted(glob.glob(os.path.join(tmp_path, "**", "metrics.json"), recursive=True))
+    assert len(runs) == 2 + 3 + 2 + 3
+    omega = report["owner"]["omega"]
+    assert [entry["value"] for entry in omega] == [0.12, 0.3]
+    assert omega[0]["teacher"]["run_dir"] == "teacher_nasty"
+    assert omega[0]["student"]["run_dirs"] == ["students/cnn_seed0/kd_nasty"]
+    swept = json.load(open(tmp_path / omega[1]["teacher"]["run_dir"] / "metrics.json"))
+    assert swept["config"]["omega"] == 0.3 and swept["accuracy"] == omega[1]["teacher"]["accuracy"]
+    assert swept["adversarial_kl"] == omega[1]["teacher"]["adversarial_kl"]
+    student = json.load(open(tmp_path / omega[1]["student"]["run_dirs"][0] / "metrics.json"))
+    assert student["config"]["teacher"].startswith(str(tmp_path / omega[1]["teacher"]["run_dir"]))
+    assert student["accuracy"] == omega[1]["student"]["accuracy"]
+
+    self_row, other = report["owner"]["adversary_arch"]
+    assert self_row["teacher"]["accuracy"] == report["teachers"]["nasty"]["accuracy"]
+    assert self_row["students"][0]["run_dirs"] == ["students/cnn_seed0/kd_nasty"]
+    nasty = json.load(open(tmp_path / other["teacher"]["run_dir"] / "metrics.json"))
+    adversary = json.load(open(nasty["config"]["adversary"].replace("model.keras", "metrics.json")))
+    assert adversary["arch"] == "preresnet20" and nasty["arch"] == "cnn"
+    assert other["teacher"]["adversary_accuracy"] == adversary["accuracy"] == nasty["adversary_accuracy"]
+
+    assert (tmp_path / "sweep_omega.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (tmp_path / "report.md").read_text()
+    assert "Sweep of omega (Fig. 3)" in markdown and "| cnn(preresnet20) |" in markdown
+
+    # A second call trains nothing: every run is found by its key.
+    mtimes = {path: os.path.getmtime(path) for path in runs}
+    again = teacher_student.run("digits_demo", settings, str(tmp_path))
+    assert {path: os.path.getmtime(path) for path in runs} == mtimes
+    assert again["owner"] == json.loads(json.dumps(report["owner"]))

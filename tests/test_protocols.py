@@ -23,7 +23,7 @@ TABLES = ("table1_cifar10", "table2_cifar100", "table3_tiny_imagenet")
 
 
 def test_registry_lists_the_paper_protocols():
-    assert set(TABLES) | {"digits_demo"} == set(protocols.PROTOCOLS)
+    assert set(TABLES) | {"digits_demo", "cifar10_cpu"} == set(protocols.PROTOCOLS)
     for name in TABLES:
         module = protocols.get_protocol(name)
         assert module.NAME == name and module.DESCRIPTION and module.__doc__
@@ -143,3 +143,38 @@ def test_reproduce_starts_from_given_teachers_without_training_them(given_teache
         assert kd["config"]["teacher"] == given_teachers[route] and kd["epochs"] == 1  # 4 x 0.01
     assert report["teachers"]["nasty"]["adversarial_kl"] > 0
     assert "given, not trained" in (tmp_path / "report.md").read_text()
+
+
+def _tiny_image_folder(root, per_class=6):
+    """A 10-class image folder of random 32x32 JPEGs (train and test), like the CIFAR copy."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for label in range(10):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for index in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{index}.jpg")
+    return str(root)
+
+
+def test_cifar10_cpu_reads_the_shared_copy_and_reports_its_omega_sweep(tmp_path):
+    settings = protocols.get_protocol("cifar10_cpu").default_settings()
+    assert settings.dataset == "image_folder"
+    assert settings.data_dir.endswith("shared/data/cifar10-jpeg.tar.gz")
+    assert settings.omega in settings.sweeps["omega"]  # the main runs are one sweep point
+    tiny = settings.replace(
+        data_dir=_tiny_image_folder(tmp_path / "data"),
+        train_fraction=1.0,
+        teacher=Stage("cnn", 1, batch_size=32),
+        students=(Stage("cnn", 1, batch_size=32),),
+        sweeps={"omega": (0.04, settings.omega)},
+        figures=False,
+        verbose=0,
+    )
+    report = protocols.get_protocol("cifar10_cpu").run(tiny, str(tmp_path / "run"))
+    assert [entry["value"] for entry in report["owner"]["omega"]] == [0.04, settings.omega]
+    assert report["owner"]["omega"][1]["teacher"]["accuracy"] == report["teachers"]["nasty"]["accuracy"]
+    assert (tmp_path / "run" / "sweep_omega.png").exists()

@@ -104,6 +104,24 @@ def test_other_settings_in_the_same_project_are_refused(search):
         tune(train, tune_config.__class__(max_trials=2, student_epochs=1, omega_max=0.5))
 
 
+def test_a_diverging_trial_is_infeasible_and_the_search_goes_on(search, tmp_path):
+    root, _ = search
+    train, _ = tiny_configs(tmp_path)
+    # An absurd learning rate: every trial's nasty teacher diverges within its epoch.
+    train = train.replace(optimizer="sgd", learning_rate=1e12)
+    tune_config = TuneConfig(
+        omega_min=0.01, omega_max=1.0, max_trials=2, oracle="random", student_epochs=1,
+        adversary=str(root / "normal" / "model.keras"),
+    )
+    report = tune(train, tune_config)
+    assert len(report["trials"]) == 2  # the first divergence did not end the search
+    for row in report["trials"]:
+        assert row["diverged"] and not row["feasible"] and row["score"] > 100.0
+        diverged = json.load(open(tmp_path / "trials" / row["trial_id"] / "diverged.json"))
+        assert diverged["omega"] == row["omega"] and "diverged" in diverged["error"]
+    assert "diverged" in (tmp_path / "tune_report.md").read_text()
+
+
 def test_infeasible_trials_rank_below_feasible_ones():
     normal, budget = 90.0, 1.0
     feasible_worst = trial_score(89.0, 100.0, normal, budget)  # exactly on the floor

@@ -3,6 +3,7 @@
     python -m tools.reproduce                      # the digits demo, a few minutes on a CPU
     python -m tools.reproduce --protocol=digits_demo --epochs=5 --student_epochs=5
     python -m tools.reproduce --sweep_alpha=0.1,0.5,0.9 --sweep_train_fraction=0.3,0.6
+    python -m tools.reproduce --sweep_omega=0.06,0.12,0.2 --adversary_archs=cnn,preresnet20
     python -m tools.reproduce --protocol=table1_cifar10 --dataset=image_folder \
         --data_dir=../shared/data/cifar10-jpeg.tar.gz --epochs_scale=0.01 --train_fraction=0.1
 
@@ -78,13 +79,15 @@ def settings_from_flags(protocol):
     if FLAGS.student_seeds:
         top["student_seeds"] = _parse_ints(FLAGS.student_seeds, "student_seeds")
     sweeps = dict(settings.sweeps)
-    for dimension in ("kd_temperature", "alpha", "train_fraction"):
+    for dimension in ("kd_temperature", "alpha", "train_fraction", "omega"):
         values = getattr(FLAGS, f"sweep_{dimension}")
         if values is not None:
             sweeps.pop(dimension, None)
             if values:
                 sweeps[dimension] = _parse_floats(values, f"sweep_{dimension}")
     top["sweeps"] = sweeps
+    if FLAGS.adversary_archs is not None:
+        top["adversary_archs"] = tuple(FLAGS.adversary_archs)
     return settings.replace(teacher=teacher, students=students, **top)
 
 

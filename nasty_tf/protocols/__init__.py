@@ -5,11 +5,17 @@ A protocol module defines `NAME`, `DESCRIPTION`, `default_settings()` and
 """
 
 from nasty_tf.errors import InputError
-from nasty_tf.protocols import digits_demo, table1_cifar10, table2_cifar100, table3_tiny_imagenet
+from nasty_tf.protocols import (
+    cifar10_cpu,
+    digits_demo,
+    table1_cifar10,
+    table2_cifar100,
+    table3_tiny_imagenet,
+)
 
 PROTOCOLS = {
     module.NAME: module
-    for module in (digits_demo, table1_cifar10, table2_cifar100, table3_tiny_imagenet)
+    for module in (digits_demo, cifar10_cpu, table1_cifar10, table2_cifar100, table3_tiny_imagenet)
 }
 DEFAULT_PROTOCOL = digits_demo.NAME
 

@@ -5,7 +5,8 @@ For the protocol's first student architecture and each student seed, every value
 dimension gets a student by KD from the normal and from the nasty teacher (the other settings
 at the protocol's values); a `train_fraction` value also gets its own scratch baseline, since a
 student with less data has its own. The teachers are never retrained: they keep the
-protocol's training data whatever fraction the students see.
+protocol's training data whatever fraction the students see. The owner-side dimension
+`omega` (Fig. 3) is validated here but run by `nasty_tf.protocols.owner_ablations`.
 
 Every run lives in `students/sweeps/<dimension>/<key>/`, where `key` is the short SHA-1 of the
 run's canonical JSON config (`run_key`). So an interrupted battery resumes where it stopped, a
@@ -29,7 +30,10 @@ DIMENSIONS = {
     "kd_temperature": "KD temperature tau_s",
     "alpha": "KD weight alpha",
     "train_fraction": "fraction of the training data (students)",
+    "omega": "omega of the nasty teacher",
 }
+# Swept on the owner's side: each value trains a nasty teacher (`owner_ablations`), not here.
+OWNER_DIMENSIONS = ("omega",)
 
 
 def check_sweeps(sweeps):
@@ -54,6 +58,7 @@ def check_sweeps(sweeps):
                 "kd_temperature": value > 0,
                 "alpha": 0 <= value <= 1,
                 "train_fraction": 0 < value <= 1,
+                "omega": value >= 0,
             }[dimension]
             if not ok:
                 raise InputError(f"{flag}: value out of range: {value}")
@@ -104,6 +109,8 @@ def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, 
 
     results = {}
     for dimension, values in sweeps.items():
+        if dimension in OWNER_DIMENSIONS:
+            continue
         entries = []
         for value in values:
             routes = ("none", "normal", "nasty") if dimension == "train_fraction" else ("normal", "nasty")

@@ -3,8 +3,9 @@
 1. a normal teacher (it becomes the adversary); 2. a nasty teacher trained against it
 (eq. 2); 3. for every student architecture and seed: the student from scratch, by KD from
 the normal teacher, and by KD from the nasty teacher (eq. 1); 4. the stealer sweeps of
-`settings.sweeps` (tau_s, alpha, training fraction; `nasty_tf.protocols.battery`). Every stage is an ordinary
-run directory under the protocol's output directory, so an interrupted protocol resumes
+`settings.sweeps` (tau_s, alpha, training fraction; `nasty_tf.protocols.battery`); 5. the
+owner-side ablations (omega, Fig. 3; adversary architecture, Table 4;
+`nasty_tf.protocols.owner_ablations`). Every stage is an ordinary run directory under the protocol's output directory, so an interrupted protocol resumes
 where it stopped and a finished stage is reused when its config is unchanged.
 
 Teachers trained elsewhere can stand in for steps 1 and 2 (`normal_teacher`,
@@ -25,7 +26,7 @@ from nasty_tf import figures, models
 from nasty_tf import report as report_lib
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
-from nasty_tf.protocols import battery
+from nasty_tf.protocols import battery, owner_ablations
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
 from nasty_tf.training import load_network, train, train_nasty
 from nasty_tf.training.jobs import accuracy_percent, predict_logits
@@ -76,8 +77,11 @@ class TeacherStudentSettings:
     normal_teacher: str | None = None
     nasty_teacher: str | None = None
     # Stealer-battery sweeps, dimension -> values (see `nasty_tf.protocols.battery`), e.g.
-    # {"kd_temperature": (1.0, 4.0, 10.0)}: for the first student arch and every seed.
+    # {"kd_temperature": (1.0, 4.0, 10.0)}: for the first student arch and every seed;
+    # "omega" sweeps the nasty teacher's omega (Fig. 3, `owner_ablations`).
     sweeps: dict = dataclasses.field(default_factory=dict)
+    # Adversary architectures of the Table 4 ablation (`owner_ablations`); empty: none.
+    adversary_archs: tuple = ()
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -194,6 +198,11 @@ def _given_nasty_metrics(network, settings, dataset, normal_path):
     return metrics
 
 
+def _scratch_accuracy(student_rows, arch):
+    accuracies = [row["accuracy"] for row in student_rows if row["arch"] == arch and row["teacher"] == "none"]
+    return sum(accuracies) / len(accuracies)
+
+
 def run(name, settings, output_dir, on_finished="reuse"):
     """Runs the protocol and writes `report.json` and `report.md` into `output_dir`.
 
@@ -237,6 +246,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         for seed in settings.student_seeds
     ]
     sweeps = battery.check_sweeps(settings.sweeps)
+    adversary_archs = owner_ablations.check_adversary_archs(settings.adversary_archs, models.available_models())
     dataset = load_data(teacher_config)
     arch = settings.teacher.arch
     # Given files are checked before anything trains: a wrong path should not cost a teacher.
@@ -261,6 +271,8 @@ def run(name, settings, output_dir, on_finished="reuse"):
 
     students = []
     main_dirs = {}  # battery key -> directory of the main runs, which sweeps may reuse
+    if "nasty" not in given:
+        main_dirs[battery.run_key("nasty_teacher", nasty_config, nasty_settings)] = nasty_config.output_dir
     for stage, seed, config in student_configs:
         run_dir = os.path.join(output_dir, "students", f"{stage.arch}_seed{seed}")
         _announce(f"student {stage.arch} seed {seed}: scratch")
@@ -295,6 +307,20 @@ def run(name, settings, output_dir, on_finished="reuse"):
                 arch=first_stage.arch,
             )
 
+    owner = {}
+    ablations = owner_ablations.OwnerAblations(
+        settings, teacher_config, nasty_config, nasty_settings, student_configs, dataset,
+        output_dir, on_finished, main_dirs, main_nasty=(teacher_files["nasty"], nasty),
+    )
+    if "omega" in sweeps:
+        owner["omega"] = ablations.omega_sweep(sweeps["omega"])
+        sweep_figures["sweep_omega"] = figures.plot_omega_sweep(
+            owner["omega"], normal["accuracy"], _scratch_accuracy(students, student_stages[0].arch),
+            os.path.join(output_dir, "sweep_omega.png"), arch=student_stages[0].arch,
+        )
+    if adversary_archs:
+        owner["adversary_arch"] = ablations.adversary_ablation(adversary_archs)
+
     written_figures = {}
     if settings.figures:
         _announce("figures: logit responses, t-SNE of features and logits")
@@ -316,6 +342,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         seconds=time.time() - started,
         figures=written_figures,
         sweeps=sweep_results,
+        owner=owner,
     )
     report_lib.write_report(report, output_dir)
     return report
