@@ -70,4 +70,10 @@ def define_reproduce_flags():
         "(the teacher's schedule), a nasty teacher against it, and every student arch by KD from "
         "it; the teacher's own arch reuses the protocol's nasty teacher. Empty: none.",
     )
+    flags.DEFINE_string(
+        "weight_decay_mode",
+        None,
+        "Weight decay of the SGD stages: coupled (PyTorch's, the reference; the default) or "
+        "decoupled (Keras' SGD(weight_decay)).",
+    )
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")

@@ -69,6 +69,7 @@ def test_reproduce_writes_the_report(tmp_path):
     result = run_tool(
         "reproduce", "--train_fraction=0.15", "--epochs=1", "--student_epochs=1",
         "--student_seeds=0", "--verbose=0", "--sweep_kd_temperature=2", f"--output_dir={tmp_path}",
+        "--strategy=one_device", "--weight_decay_mode=decoupled",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp_path / "report.json"))
@@ -84,6 +85,8 @@ def test_reproduce_writes_the_report(tmp_path):
         run_dir = "scratch" if row["teacher"] == "none" else f"kd_{row['teacher']}"
         metrics = json.load(open(tmp_path / "students" / "cnn_seed0" / run_dir / "metrics.json"))
         assert row["accuracy"] == metrics["accuracy"]  # the report comes from the runs
+        # --strategy and --weight_decay_mode reached every stage.
+        assert metrics["strategy"] == "one_device" and metrics["config"]["weight_decay_mode"] == "decoupled"
     assert "| Student | Scratch | KD from normal | KD from nasty |" in result.stdout
     markdown = (tmp_path / "report.md").read_text()
     assert "KD from nasty" in markdown
@@ -133,6 +136,8 @@ BAD_INPUTS = [
     ("reproduce", ["--sweep_alpha=2"], ["--sweep_alpha", "out of range"]),
     ("reproduce", ["--sweep_kd_temperature=a"], ["--sweep_kd_temperature"]),
     ("reproduce", ["--sweep_omega=-0.1"], ["--sweep_omega", "out of range"]),
+    ("reproduce", ["--strategy=tpu_pod"], ["--strategy", "tpu_pod"]),
+    ("reproduce", ["--weight_decay_mode=adamw"], ["--weight_decay_mode", "adamw"]),
     ("reproduce", ["--adversary_archs=cnn,vgg99"], ["--adversary_archs", "vgg99"]),
     ("reproduce", ["--normal_teacher={root}/missing.keras"], ["--normal_teacher", "missing.keras"]),
     ("reproduce", ["--protocol=table3_tiny_imagenet"], ["--data_dir", "tiny_imagenet"]),

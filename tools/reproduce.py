@@ -14,9 +14,10 @@ Writes `report.md`, `report.json` and one run directory per stage into --output_
 from absl import flags as absl_flags
 
 from tools import common
-from flags import reproduce
+from flags import distribute, reproduce
 
 reproduce.define_reproduce_flags()
+distribute.define_distribute_flags()
 FLAGS = absl_flags.FLAGS
 
 
@@ -56,6 +57,7 @@ def settings_from_flags(protocol):
         for key in (
             "dataset", "data_dir", "train_fraction", "seed", "omega", "temperature", "alpha",
             "kd_temperature", "verbose", "normal_teacher", "nasty_teacher", "figures",
+            "weight_decay_mode", "strategy",
         )
         if getattr(FLAGS, key) is not None
     }

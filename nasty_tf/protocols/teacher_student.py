@@ -82,6 +82,10 @@ class TeacherStudentSettings:
     sweeps: dict = dataclasses.field(default_factory=dict)
     # Adversary architectures of the Table 4 ablation (`owner_ablations`); empty: none.
     adversary_archs: tuple = ()
+    # "coupled" (PyTorch's SGD weight decay, the reference) or "decoupled", for SGD stages.
+    weight_decay_mode: str = "coupled"
+    # Where every stage trains (`nasty_tf.distribute.STRATEGIES`); not part of any run's key.
+    strategy: str = "auto"
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -154,10 +158,12 @@ def _train_config(settings, stage, output_dir, seed):
         lr_milestones=stage.lr_milestones,
         lr_decay=stage.lr_decay,
         weight_decay=stage.weight_decay,
+        weight_decay_mode=settings.weight_decay_mode,
         augment=settings.augment,
         seed=seed,
         output_dir=output_dir,
         verbose=settings.verbose,
+        strategy=settings.strategy,
     )
 
 
