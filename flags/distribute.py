@@ -8,6 +8,7 @@ def define_distribute_flags():
         "strategy",
         "auto",
         "auto (one device), one_device or mirrored (every local GPU; --batch_size is the "
-        "global batch, split across them). TensorFlow backend only, but auto. multi_worker is "
-        "reserved and refused: Keras 3's fit fails under MultiWorkerMirroredStrategy.",
+        "global batch, split across them; on JAX, Keras' DataParallel). one_device is "
+        "TensorFlow-only. multi_worker is reserved and refused: Keras 3's fit fails under "
+        "MultiWorkerMirroredStrategy.",
     )

@@ -18,8 +18,16 @@
   not worth the fragility; use `mirrored` on one host.
 
 Losses scale correctly across replicas because every objective is a `keras.losses.Loss`
-and regularisation is divided by the replica count (`nasty_tf.paired_model`). TensorFlow-only
-(DESIGN.md section 5, rule 5); on the JAX backend only `auto` is accepted.
+and regularisation is divided by the replica count (`nasty_tf.paired_model`).
+
+On the JAX backend, `mirrored` is Keras' own `keras.distribution.DataParallel` over every
+local device (GPUs, else the CPU devices): each batch is sharded across them and the step is
+one program over the global batch, so BatchNorm statistics are the global batch's and a run
+equals a single-device run even with BatchNorm (up to float summation order). JAX can only
+split an array evenly, so every batch, the last included, must divide by the device count:
+the jobs drop the last `N mod devices` training and validation images (fewer than the device
+count; `shard_evenly`) and evaluate on the whole test split. `auto` is the default placement;
+`one_device` and `multi_worker` are TensorFlow-only.
 """
 
 import contextlib
@@ -36,9 +44,39 @@ class _BackendDefault:
     """Stands in for a strategy on JAX: Keras places the computation itself."""
 
     num_replicas_in_sync = 1
+    shards_batches = False
 
     def scope(self):
         return contextlib.nullcontext()
+
+
+class _JaxDataParallel:
+    """`--strategy=mirrored` on JAX: `keras.distribution.DataParallel` over the local devices."""
+
+    shards_batches = True  # JAX needs every batch to split evenly (module docstring)
+
+    def __init__(self):
+        import jax  # only on the JAX backend
+
+        devices = jax.devices()
+        self.distribution = keras.distribution.DataParallel(devices=devices)
+        self.num_replicas_in_sync = len(devices)
+
+    def scope(self):
+        return self.distribution.scope()
+
+
+def shard_evenly(strategy, *arrays):
+    """`arrays` cut to a multiple of the replica count where the strategy shards batches.
+
+    With a global batch that is a multiple of the replicas (the jobs check it), every batch,
+    the last included, then splits evenly. Drops fewer images than there are replicas.
+    """
+    replicas = strategy.num_replicas_in_sync
+    if not getattr(strategy, "shards_batches", False) or replicas == 1:
+        return arrays
+    keep = len(arrays[0]) - len(arrays[0]) % replicas
+    return tuple(array[:keep] for array in arrays)
 
 
 def check_strategy(name):
@@ -51,9 +89,9 @@ def check_strategy(name):
             "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy=mirrored"
         )
     backend = keras.backend.backend()
-    if name != "auto" and backend != "tensorflow":
+    if name not in ("auto", "mirrored") and backend != "tensorflow":
         raise InputError(
-            f"--strategy={name} needs the TensorFlow backend (on JAX use --strategy=auto). "
+            f"--strategy={name} needs the TensorFlow backend (on JAX use auto or mirrored). "
             f"Received: KERAS_BACKEND={backend!r}"
         )
 
@@ -69,11 +107,11 @@ def make_strategy(name="auto"):
         name: "auto", "one_device" or "mirrored" ("multi_worker" is refused, see above).
 
     Returns:
-        A `tf.distribute.Strategy` (on JAX, for "auto", an object with the same `scope()`
-        and `num_replicas_in_sync` that does nothing).
+        A `tf.distribute.Strategy`; on JAX an object with the same `scope()` and
+        `num_replicas_in_sync`: Keras' `DataParallel` for "mirrored", nothing for "auto".
 
     Raises:
-        InputError: an unknown name, a strategy other than "auto" on JAX, or "multi_worker".
+        InputError: an unknown name, "one_device" on JAX, or "multi_worker".
 
     Example:
         >>> strategy = make_strategy("mirrored")
@@ -83,6 +121,8 @@ def make_strategy(name="auto"):
         >>> model.fit(x, y, batch_size=128)  # 128 is the global batch
     """
     check_strategy(name)
+    if keras.backend.backend() == "jax" and name == "mirrored":
+        return _new_strategy("jax_data_parallel")
     if keras.backend.backend() != "tensorflow":
         return _BackendDefault()
     import tensorflow as tf  # only on the TensorFlow backend: JAX hosts may lack it
@@ -94,6 +134,8 @@ def make_strategy(name="auto"):
 
 @functools.cache
 def _new_strategy(name):
+    if name == "jax_data_parallel":
+        return _JaxDataParallel()
     import tensorflow as tf
 
     if name == "one_device":

@@ -159,8 +159,8 @@ def test_strategies_are_validated():
     "tool, args, env, fragments",
     [
         ("train", ["--strategy=tpu_pod"], {}, ["--strategy", "tpu_pod"]),
-        ("train_nasty", ["--adversary=a.keras", "--strategy=mirrored"], {"KERAS_BACKEND": "jax"},
-         ["--strategy=mirrored", "TensorFlow"]),
+        ("train_nasty", ["--adversary=a.keras", "--strategy=one_device"], {"KERAS_BACKEND": "jax"},
+         ["--strategy=one_device", "TensorFlow"]),
         ("distill", ["--teacher=t.keras", "--strategy=multi_worker"], {},
          ["--strategy=multi_worker", "keras-team/keras#20585"]),
     ],

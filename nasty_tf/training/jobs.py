@@ -15,7 +15,7 @@ import numpy as np
 
 from nasty_tf import data as data_lib
 from nasty_tf import models
-from nasty_tf.distribute import make_strategy
+from nasty_tf.distribute import make_strategy, shard_evenly
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
@@ -37,7 +37,17 @@ def load_data(config):
 
 
 def predict_logits(network, images, batch_size=256):
-    return np.asarray(network.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)
+    count = len(images)
+    distribution = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
+    if distribution is not None:
+        # JAX's DataParallel splits every batch evenly across the devices: a batch size that
+        # the devices divide, and the last batch padded (the padding's logits are dropped).
+        devices = distribution.device_mesh.devices.size
+        batch_size += -batch_size % devices
+        padding = -count % batch_size
+        images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
+    logits = network.predict(images, batch_size=batch_size, verbose=0)
+    return np.asarray(logits, dtype=np.float32)[:count]
 
 
 def accuracy_percent(logits, labels):
@@ -99,8 +109,10 @@ def _read_history(path):
     return history
 
 
-def _fit(trainer, dataset, config, run_dir, divergence_hint):
-    steps_per_epoch = math.ceil(len(dataset.x_train) / config.batch_size)
+def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
+    x_train, y_train = shard_evenly(strategy, dataset.x_train, dataset.y_train)
+    validation = shard_evenly(strategy, dataset.x_test, dataset.y_test)
+    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
     trainer(dataset.x_train[:1])  # BackupAndRestore can only restore into a built model
     callbacks = [
@@ -110,12 +122,12 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint):
     ]
     started = time.time()
     trainer.fit(
-        dataset.x_train,
-        dataset.y_train,
+        x_train,
+        y_train,
         batch_size=config.batch_size,
         epochs=config.epochs,
         shuffle=True,
-        validation_data=(dataset.x_test, dataset.y_test),
+        validation_data=validation,
         callbacks=callbacks,
         verbose=config.verbose,
     )
@@ -160,7 +172,7 @@ def train(config, dataset=None, on_finished="error"):
     with strategy.scope():  # networks, optimizer and metrics are created in it
         network = _new_network(config, dataset)
         trainer = AugmentedClassifier(network, _augmenter(config, dataset))
-        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
+        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate", strategy)
         return _finish(
             run_dir, network, dataset, config, seconds, replicas=strategy.num_replicas_in_sync
         )
@@ -192,7 +204,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
         trainer = NastyTeacher(
             network, adversary, nasty.omega, nasty.temperature, augmenter=_augmenter(config, dataset)
         )
-        seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate")
+        seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate", strategy)
         adversary_logits = predict_logits(adversary, dataset.x_test)
         nasty_logits = predict_logits(network, dataset.x_test)
         adversarial_kl = tempered_kl_per_sample(nasty_logits, adversary_logits, nasty.temperature)
@@ -233,7 +245,7 @@ def distill(config, kd, dataset=None, on_finished="error"):
         trainer = KnowledgeDistiller(
             student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
         )
-        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate")
+        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate", strategy)
         teacher_accuracy = accuracy_percent(predict_logits(teacher, dataset.x_test), dataset.y_test)
         return _finish(
             run_dir,
