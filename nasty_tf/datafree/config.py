@@ -1,0 +1,109 @@
+"""`DataFreeConfig`: the settings of one data-free KD attack, validated once, stored in metrics.
+
+Defaults are the authors' CIFAR-10 settings (DAFL's README command and `DAFL_train.py`;
+DeepInversion's `deepinversion_cifar10.py` "paper parameters"); every one can be scaled down
+for short runs. Fields left `None` take the method's own default (`METHOD_DEFAULTS`), resolved
+when the config is made, so `metrics.json` always records the values that ran.
+"""
+
+import dataclasses
+
+from nasty_tf.errors import InputError
+
+METHODS = ("dafl", "deepinversion")
+
+# epochs: DAFL's n_epochs (of `steps_per_epoch` generator/student steps each); DeepInversion:
+# epochs of KD over the synthesised set (our choice: the authors' CIFAR-10 script only
+# synthesises). batch_size: DAFL 1024; DeepInversion 256 (synthesis and KD).
+METHOD_DEFAULTS = {
+    "dafl": {"epochs": 2000, "batch_size": 1024},
+    "deepinversion": {"epochs": 200, "batch_size": 256},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataFreeConfig:
+    """One data-free attack on a released teacher.
+
+    Attributes:
+        method: "dafl" or "deepinversion".
+        teacher: the teacher's `.keras` file (the only thing the stealer has).
+        arch: the student's architecture (Table 5: resnet18).
+        dataset, data_dir: the dataset whose *test split* measures the student and the
+            teacher; its training split is never used.
+        epochs: DAFL: epochs of `steps_per_epoch` steps (authors 2000); DeepInversion: KD
+            epochs over the synthesised images (default 200). None: the method's default.
+        batch_size: DAFL: generated images per step (authors 1024); DeepInversion: images
+            optimised together and the KD batch (authors 256). None: the method's default.
+        seed: seeds the student, the generator or noise, and the jitter.
+        student_learning_rate: SGD (momentum 0.9) rate of the student (authors 0.1), times
+            0.1 at 40% and 80% of the run (DAFL's 800/1600-of-2000 schedule).
+        student_weight_decay: the student's PyTorch-style L2 weight decay (authors 5e-4).
+        temperature: tau of the student's KD loss (DAFL's `kdloss`: 1).
+        alpha: DeepInversion's KD weight against CE to the synthesis targets (1: pure KD).
+        latent_dim, steps_per_epoch, generator_learning_rate: DAFL (authors 1000, 120, 0.02
+            with Adam).
+        one_hot_weight, activation_weight, entropy_weight: DAFL's oh, a, ie (0.05, 0.01, 5).
+        num_images: DeepInversion: images to synthesise (default 50,000, CIFAR-10's
+            training-set size; our choice).
+        inversion_steps, inversion_learning_rate: DeepInversion: Adam steps per batch and
+            rate (authors 2000, 0.05; 0.1 in their "better quality" setting).
+        bn_weight, tv_weight, l2_weight: DeepInversion's loss weights (10, 2.5e-5, 0).
+        jitter, flip: DeepInversion's random roll (pixels, authors 2) and flips.
+        grid_rows: images per class in `inversion_grid.png`.
+        output_dir, verbose: where it writes and how loudly (Keras verbosity).
+    """
+
+    method: str
+    teacher: str
+    arch: str = "resnet18"
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    student_learning_rate: float = 0.1
+    student_weight_decay: float = 5e-4
+    temperature: float = 1.0
+    alpha: float = 1.0
+    latent_dim: int = 1000
+    steps_per_epoch: int = 120
+    generator_learning_rate: float = 0.02
+    one_hot_weight: float = 0.05
+    activation_weight: float = 0.01
+    entropy_weight: float = 5.0
+    num_images: int = 50000
+    inversion_steps: int = 2000
+    inversion_learning_rate: float = 0.05
+    bn_weight: float = 10.0
+    tv_weight: float = 2.5e-5
+    l2_weight: float = 0.0
+    jitter: int = 2
+    flip: bool = True
+    grid_rows: int = 8
+    output_dir: str = "runs/datafree"
+    verbose: int = 2
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError(f"--method must be one of {', '.join(METHODS)}. Received: {self.method!r}")
+        for name, value in METHOD_DEFAULTS[self.method].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ("epochs", "batch_size", "latent_dim", "steps_per_epoch", "num_images",
+                     "inversion_steps", "grid_rows"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name} must be >= 1. Received: {getattr(self, name)}")
+        for name in ("student_learning_rate", "generator_learning_rate", "inversion_learning_rate",
+                     "temperature"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"--{name} must be > 0. Received: {getattr(self, name)}")
+        for name in ("student_weight_decay", "one_hot_weight", "activation_weight", "entropy_weight",
+                     "bn_weight", "tv_weight", "l2_weight", "jitter"):
+            if getattr(self, name) < 0:
+                raise InputError(f"--{name} must be >= 0. Received: {getattr(self, name)}")
+        if not 0 <= self.alpha <= 1:
+            raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
