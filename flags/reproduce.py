@@ -70,6 +70,13 @@ def define_reproduce_flags():
         "(the teacher's schedule), a nasty teacher against it, and every student arch by KD from "
         "it; the teacher's own arch reuses the protocol's nasty teacher. Empty: none.",
     )
+    flags.DEFINE_list(
+        "datafree",
+        None,
+        "Data-free stealers (Table 5): dafl, deepinversion, or both. Each attacks the normal and "
+        "the nasty teacher with the protocol's first student arch, at the protocol's scaled-down "
+        "settings (see tools.datafree for the full-length ones); cached per config. Empty: none.",
+    )
     flags.DEFINE_string(
         "weight_decay_mode",
         None,

@@ -59,13 +59,15 @@ def _machine():
 
 
 def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None, sweeps=None,
-                 owner=None):
+                 owner=None, datafree=None):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
     Accuracies are test-split percentages of the last epoch (no checkpoint selection on the
     test set, unlike the reference code). `sweeps`: `{dimension: [{value, route, accuracy,
     accuracies, run_dirs}]}` from `nasty_tf.protocols.battery.run_sweeps`. `owner`:
     `{"omega": [...], "adversary_arch": [...]}` from `nasty_tf.protocols.owner_ablations`.
+    `datafree`: `[{method, teacher, arch, teacher_accuracy, accuracy, run_dir, grid, settings}]`
+    from `nasty_tf.protocols.datafree_attacks`.
     """
     return {
         "protocol": protocol,
@@ -95,6 +97,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds, figur
         "figures": figures or {},
         "sweeps": sweeps or {},
         "owner": owner or {},
+        "datafree": datafree or [],
     }
 
 
@@ -233,6 +236,40 @@ def format_owner_tables(report):
     return lines
 
 
+DATAFREE_TITLES = {"dafl": "DAFL", "deepinversion": "DeepInversion"}
+
+
+def format_datafree_table(report):
+    """Table 5's shape: per method, the teachers' accuracy and their data-free students'."""
+    entries = report.get("datafree") or []
+    if not entries:
+        return []
+    lines = [
+        "Data-free KD (Table 5): the stealer has only the teacher file; accuracy of its student "
+        f"({entries[0]['arch']}) on the test split. Inverted images: each run's `inversion_grid.png` (Fig. 6).",
+        "",
+        "| Method | Teacher | Teacher accuracy | Student | Nasty - normal |",
+        "|---|---|---|---|---|",
+    ]
+    by_method = {}
+    for entry in entries:
+        by_method.setdefault(entry["method"], {})[entry["teacher"]] = entry
+    for method, routes in by_method.items():
+        for route, entry in routes.items():
+            gap = "-"
+            if route == "nasty" and "normal" in routes:
+                gap = f"{entry['accuracy'] - routes['normal']['accuracy']:+.2f}"
+            lines.append(
+                f"| {DATAFREE_TITLES.get(method, method)} | {route} | {entry['teacher_accuracy']:.2f} | "
+                f"{entry['accuracy']:.2f} | {gap} |"
+            )
+    lines.append("")
+    for entry in entries:
+        title = f"{DATAFREE_TITLES.get(entry['method'], entry['method'])}, {entry['teacher']} teacher"
+        lines += [f"![Images inverted by {title} (Fig. 6)]({entry['grid']})", ""]
+    return lines
+
+
 FIGURE_CAPTIONS = {
     "sweep_omega": "Nasty teacher and KD student accuracy vs omega (Fig. 3)",
     "sweep_kd_temperature": "Student accuracy vs KD temperature tau_s (Fig. 4)",
@@ -270,6 +307,7 @@ def format_markdown(report):
             "",
             *format_sweep_tables(report),
             *format_owner_tables(report),
+            *format_datafree_table(report),
             *_figure_lines(report.get("figures") or {}),
             "Settings:",
             "",
@@ -285,4 +323,5 @@ def write_report(report, output_dir):
     """Writes `report.json` and `report.md` atomically and prints the table."""
     atomic_write_json(os.path.join(output_dir, "report.json"), report)
     atomic_write_text(os.path.join(output_dir, "report.md"), format_markdown(report))
-    print("\n".join([format_table(report), "", *format_owner_tables(report)]), flush=True)
+    tables = [format_table(report), "", *format_owner_tables(report), *format_datafree_table(report)]
+    print("\n".join(tables), flush=True)

@@ -157,3 +157,46 @@ def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(
     again = teacher_student.run("digits_demo", settings, str(tmp_path))
     assert {path: os.path.getmtime(path) for path in runs} == mtimes
     assert again["owner"] == json.loads(json.dumps(report["owner"]))
+
+
+def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(given_teachers, tmp_path):
+    settings = protocols.get_protocol("digits_demo").default_settings().replace(
+        students=(Stage("cnn", 1, batch_size=64),),
+        student_seeds=(0,),
+        train_fraction=0.1,
+        normal_teacher=given_teachers["normal"],
+        nasty_teacher=given_teachers["nasty"],
+        figures=False,
+        verbose=0,
+        sweeps={},
+        datafree=("dafl", "deepinversion"),
+        datafree_options={
+            "dafl": dict(latent_dim=16, batch_size=16, steps_per_epoch=2, epochs=1),
+            "deepinversion": dict(batch_size=10, num_images=20, inversion_steps=3, epochs=1),
+        },
+    )
+    report = teacher_student.run("digits_demo", settings, str(tmp_path))
+    entries = report["datafree"]
+    assert [(e["method"], e["teacher"]) for e in entries] == [
+        ("dafl", "normal"), ("dafl", "nasty"), ("deepinversion", "normal"), ("deepinversion", "nasty")
+    ]
+    for entry in entries:
+        metrics = json.load(open(tmp_path / entry["run_dir"] / "metrics.json"))
+        assert entry["accuracy"] == metrics["accuracy"] and entry["teacher_accuracy"] == metrics["teacher_accuracy"]
+        assert metrics["config"]["teacher"] == given_teachers[entry["teacher"]]
+        assert entry["settings"]["epochs"] == 1 and (tmp_path / entry["grid"]).is_file()
+    markdown = (tmp_path / "report.md").read_text()
+    assert "Data-free KD (Table 5)" in markdown and "| DAFL | nasty |" in markdown
+
+    mtimes = {e["run_dir"]: os.path.getmtime(tmp_path / e["run_dir"] / "metrics.json") for e in entries}
+    teacher_student.run("digits_demo", settings, str(tmp_path))
+    assert {d: os.path.getmtime(tmp_path / d / "metrics.json") for d in mtimes} == mtimes
+
+
+def test_unknown_datafree_methods_are_refused():
+    from nasty_tf.protocols import datafree_attacks
+
+    with pytest.raises(InputError, match="--datafree: unknown method 'dfad'"):
+        datafree_attacks.check_methods(("dfad",), {})
+    with pytest.raises(InputError, match="--epochs must be >= 1"):
+        datafree_attacks.check_methods(("dafl",), {"dafl": {"epochs": 0}})

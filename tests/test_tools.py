@@ -137,6 +137,7 @@ BAD_INPUTS = [
     ("reproduce", ["--sweep_kd_temperature=a"], ["--sweep_kd_temperature"]),
     ("reproduce", ["--sweep_omega=-0.1"], ["--sweep_omega", "out of range"]),
     ("reproduce", ["--strategy=tpu_pod"], ["--strategy", "tpu_pod"]),
+    ("reproduce", ["--datafree=dfad"], ["--datafree", "dfad"]),
     ("reproduce", ["--weight_decay_mode=adamw"], ["--weight_decay_mode", "adamw"]),
     ("reproduce", ["--adversary_archs=cnn,vgg99"], ["--adversary_archs", "vgg99"]),
     ("reproduce", ["--normal_teacher={root}/missing.keras"], ["--normal_teacher", "missing.keras"]),

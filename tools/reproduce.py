@@ -4,6 +4,7 @@
     python -m tools.reproduce --protocol=digits_demo --epochs=5 --student_epochs=5
     python -m tools.reproduce --sweep_alpha=0.1,0.5,0.9 --sweep_train_fraction=0.3,0.6
     python -m tools.reproduce --sweep_omega=0.06,0.12,0.2 --adversary_archs=cnn,preresnet20
+    python -m tools.reproduce --datafree=dafl,deepinversion
     python -m tools.reproduce --protocol=table1_cifar10 --dataset=image_folder \
         --data_dir=../shared/data/cifar10-jpeg.tar.gz --epochs_scale=0.01 --train_fraction=0.1
 
@@ -90,6 +91,8 @@ def settings_from_flags(protocol):
     top["sweeps"] = sweeps
     if FLAGS.adversary_archs is not None:
         top["adversary_archs"] = tuple(FLAGS.adversary_archs)
+    if FLAGS.datafree is not None:
+        top["datafree"] = tuple(FLAGS.datafree)
     return settings.replace(teacher=teacher, students=students, **top)
 
 

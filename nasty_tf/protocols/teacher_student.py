@@ -5,7 +5,8 @@
 the normal teacher, and by KD from the nasty teacher (eq. 1); 4. the stealer sweeps of
 `settings.sweeps` (tau_s, alpha, training fraction; `nasty_tf.protocols.battery`); 5. the
 owner-side ablations (omega, Fig. 3; adversary architecture, Table 4;
-`nasty_tf.protocols.owner_ablations`). Every stage is an ordinary run directory under the protocol's output directory, so an interrupted protocol resumes
+`nasty_tf.protocols.owner_ablations`); 6. data-free stealers (DAFL, DeepInversion; Table 5;
+`nasty_tf.protocols.datafree_attacks`). Every stage is an ordinary run directory under the protocol's output directory, so an interrupted protocol resumes
 where it stopped and a finished stage is reused when its config is unchanged.
 
 Teachers trained elsewhere can stand in for steps 1 and 2 (`normal_teacher`,
@@ -26,7 +27,7 @@ from nasty_tf import figures, models
 from nasty_tf import report as report_lib
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
-from nasty_tf.protocols import battery, owner_ablations
+from nasty_tf.protocols import battery, datafree_attacks, owner_ablations
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
 from nasty_tf.training import load_network, train, train_nasty
 from nasty_tf.training.jobs import accuracy_percent, predict_logits
@@ -82,6 +83,10 @@ class TeacherStudentSettings:
     sweeps: dict = dataclasses.field(default_factory=dict)
     # Adversary architectures of the Table 4 ablation (`owner_ablations`); empty: none.
     adversary_archs: tuple = ()
+    # Data-free stealers (Table 5, `datafree_attacks`): methods, e.g. ("dafl",), and per
+    # method `DataFreeConfig` overrides that scale the attack to the protocol.
+    datafree: tuple = ()
+    datafree_options: dict = dataclasses.field(default_factory=dict)
     # "coupled" (PyTorch's SGD weight decay, the reference) or "decoupled", for SGD stages.
     weight_decay_mode: str = "coupled"
     # Where every stage trains (`nasty_tf.distribute.STRATEGIES`); not part of any run's key.
@@ -253,6 +258,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
     ]
     sweeps = battery.check_sweeps(settings.sweeps)
     adversary_archs = owner_ablations.check_adversary_archs(settings.adversary_archs, models.available_models())
+    datafree_methods = datafree_attacks.check_methods(settings.datafree, settings.datafree_options)
     dataset = load_data(teacher_config)
     arch = settings.teacher.arch
     # Given files are checked before anything trains: a wrong path should not cost a teacher.
@@ -327,6 +333,12 @@ def run(name, settings, output_dir, on_finished="reuse"):
     if adversary_archs:
         owner["adversary_arch"] = ablations.adversary_ablation(adversary_archs)
 
+    datafree = []
+    if datafree_methods:
+        datafree = datafree_attacks.run_datafree_attacks(
+            settings, student_stages[0].arch, teacher_files, dataset, output_dir, on_finished
+        )
+
     written_figures = {}
     if settings.figures:
         _announce("figures: logit responses, t-SNE of features and logits")
@@ -349,6 +361,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         figures=written_figures,
         sweeps=sweep_results,
         owner=owner,
+        datafree=datafree,
     )
     report_lib.write_report(report, output_dir)
     return report
