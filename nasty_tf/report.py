@@ -246,7 +246,7 @@ def format_datafree_table(report):
         return []
     lines = [
         "Data-free KD (Table 5): the stealer has only the teacher file; accuracy of its student "
-        f"({entries[0]['arch']}) on the test split. Inverted images: each run's `inversion_grid.png` (Fig. 6).",
+        f"({entries[0]['arch']}) on the test split; the images each attack inverted are below (Fig. 6).",
         "",
         "| Method | Teacher | Teacher accuracy | Student | Nasty - normal |",
         "|---|---|---|---|---|",
@@ -296,7 +296,9 @@ def format_markdown(report):
             f"# nasty-tf report: {report['protocol']}",
             "",
             f"{report['date']}, {report['machine']}, Keras backend {report['backend']}, "
-            f"{report['seconds']:.0f} s in all.",
+            f"{report['seconds']:.0f} s wall-clock for this invocation (stages finished by an earlier "
+            "one are reused, not retrained; each run's `train_seconds` is in report.json and its "
+            "metrics.json).",
             "",
             *([*given, ""] if given else []),
             "Test accuracy (%) at the last epoch. Students: mean ± std over seeds "

@@ -184,7 +184,8 @@ def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(give
         metrics = json.load(open(tmp_path / entry["run_dir"] / "metrics.json"))
         assert entry["accuracy"] == metrics["accuracy"] and entry["teacher_accuracy"] == metrics["teacher_accuracy"]
         assert metrics["config"]["teacher"] == given_teachers[entry["teacher"]]
-        assert entry["settings"]["epochs"] == 1 and (tmp_path / entry["grid"]).is_file()
+        assert entry["settings"]["epochs"] == 1 and entry["grid"] == f"inversion_{entry['method']}_{entry['teacher']}.png"
+        assert (tmp_path / entry["grid"]).read_bytes() == (tmp_path / entry["run_dir"] / "inversion_grid.png").read_bytes()
     markdown = (tmp_path / "report.md").read_text()
     assert "Data-free KD (Table 5)" in markdown and "| DAFL | nasty |" in markdown
 

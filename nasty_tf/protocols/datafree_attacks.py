@@ -16,6 +16,7 @@ import os
 
 from nasty_tf.errors import InputError
 from nasty_tf.protocols.battery import run_key
+from nasty_tf.training.run_directory import atomic_write_bytes
 
 
 def check_methods(methods, options):
@@ -35,7 +36,8 @@ def run_datafree_attacks(settings, student_arch, teacher_files, dataset, output_
 
     Each entry: `method`, `teacher` ("normal" | "nasty"), `arch`, `teacher_accuracy`,
     `accuracy` (the student's), `run_dir` (relative to `output_dir`), `grid` (the run's
-    `inversion_grid.png`, relative) and `settings` (the config that ran, paths left out).
+    `inversion_grid.png`, copied to `output_dir` as `inversion_<method>_<teacher>.png`) and
+    `settings` (the config that ran, paths left out).
     """
     from nasty_tf.datafree import DataFreeConfig, run_datafree
 
@@ -56,6 +58,10 @@ def run_datafree_attacks(settings, student_arch, teacher_files, dataset, output_
             print(f"== data-free {method} from the {route} teacher: student {student_arch}", flush=True)
             metrics = run_datafree(config.replace(output_dir=run_dir), dataset, on_finished)
             relative = os.path.relpath(run_dir, output_dir)
+            # Beside the report, like its other figures, so that report.md travels as one folder.
+            grid = f"inversion_{method}_{route}.png"
+            with open(os.path.join(run_dir, metrics["grid"]), "rb") as f:
+                atomic_write_bytes(os.path.join(output_dir, grid), f.read())
             entries.append(
                 {
                     "method": method,
@@ -64,7 +70,7 @@ def run_datafree_attacks(settings, student_arch, teacher_files, dataset, output_
                     "teacher_accuracy": metrics["teacher_accuracy"],
                     "accuracy": metrics["accuracy"],
                     "run_dir": relative,
-                    "grid": os.path.join(relative, metrics["grid"]),
+                    "grid": grid,
                     "settings": {
                         key: value
                         for key, value in metrics["config"].items()
