@@ -48,19 +48,26 @@ def test_bad_sweeps_are_refused():
     assert battery.check_sweeps({"kd_temperature": ("1", 4, 4.0)}) == {"kd_temperature": (1.0, 4.0)}
 
 
+def tiny_settings(**changes):
+    """The digits demo shrunk to one 1-epoch student on 10% of the data, quiet, no Figs. 1-2."""
+    return protocols.get_protocol("digits_demo").default_settings().replace(
+        students=(Stage("cnn", 1, batch_size=64),),
+        student_seeds=(0,),
+        train_fraction=0.1,
+        figures=False,
+        verbose=0,
+        **changes,
+    )
+
+
 def _metrics_files(output_dir):
     return sorted(glob.glob(os.path.join(output_dir, "students", "**", "metrics.json"), recursive=True))
 
 
 def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp_path):
-    settings = protocols.get_protocol("digits_demo").default_settings().replace(
-        students=(Stage("cnn", 1, batch_size=64),),
-        student_seeds=(0,),
-        train_fraction=0.1,
+    settings = tiny_settings(
         normal_teacher=given_teachers["normal"],
         nasty_teacher=given_teachers["nasty"],
-        figures=False,
-        verbose=0,
         sweeps={"kd_temperature": (4.0, 2.0), "train_fraction": (0.05,)},
     )
     report = teacher_student.run("digits_demo", settings, str(tmp_path))
@@ -113,13 +120,8 @@ def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp
 
 
 def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(tmp_path):
-    settings = protocols.get_protocol("digits_demo").default_settings().replace(
+    settings = tiny_settings(
         teacher=Stage("cnn", 1, batch_size=64),
-        students=(Stage("cnn", 1, batch_size=64),),
-        student_seeds=(0,),
-        train_fraction=0.1,
-        figures=False,
-        verbose=0,
         sweeps={"omega": (0.12, 0.3)},
         adversary_archs=("cnn", "preresnet20"),
     )
@@ -160,14 +162,9 @@ def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(
 
 
 def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(given_teachers, tmp_path):
-    settings = protocols.get_protocol("digits_demo").default_settings().replace(
-        students=(Stage("cnn", 1, batch_size=64),),
-        student_seeds=(0,),
-        train_fraction=0.1,
+    settings = tiny_settings(
         normal_teacher=given_teachers["normal"],
         nasty_teacher=given_teachers["nasty"],
-        figures=False,
-        verbose=0,
         sweeps={},
         datafree=("dafl", "deepinversion"),
         datafree_options={

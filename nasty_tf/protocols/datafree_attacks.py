@@ -31,8 +31,8 @@ def check_methods(methods, options):
     return methods
 
 
-def run_datafree_attacks(settings, student_arch, teacher_files, dataset, output_dir, on_finished):
-    """Runs (or reuses) every data-free attack; returns one entry per (method, teacher).
+def run_datafree_attacks(settings, methods, student_arch, teacher_files, dataset, output_dir, on_finished):
+    """Runs (or reuses) each attack of `methods`; returns one entry per (method, teacher).
 
     Each entry: `method`, `teacher` ("normal" | "nasty"), `arch`, `teacher_accuracy`,
     `accuracy` (the student's), `run_dir` (relative to `output_dir`), `grid` (the run's
@@ -42,7 +42,7 @@ def run_datafree_attacks(settings, student_arch, teacher_files, dataset, output_
     from nasty_tf.datafree import DataFreeConfig, run_datafree
 
     entries = []
-    for method in settings.datafree:
+    for method in methods:
         for route in ("normal", "nasty"):
             config = DataFreeConfig(
                 method=method,

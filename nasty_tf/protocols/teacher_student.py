@@ -6,8 +6,9 @@ the normal teacher, and by KD from the nasty teacher (eq. 1); 4. the stealer swe
 `settings.sweeps` (tau_s, alpha, training fraction; `nasty_tf.protocols.battery`); 5. the
 owner-side ablations (omega, Fig. 3; adversary architecture, Table 4;
 `nasty_tf.protocols.owner_ablations`); 6. data-free stealers (DAFL, DeepInversion; Table 5;
-`nasty_tf.protocols.datafree_attacks`). Every stage is an ordinary run directory under the protocol's output directory, so an interrupted protocol resumes
-where it stopped and a finished stage is reused when its config is unchanged.
+`nasty_tf.protocols.datafree_attacks`). Every stage is an ordinary run directory under the
+protocol's output directory, so an interrupted protocol resumes where it stopped and a
+finished stage is reused when its config is unchanged.
 
 Teachers trained elsewhere can stand in for steps 1 and 2 (`normal_teacher`,
 `nasty_teacher`: `.keras` files): they are loaded and evaluated instead of trained, and the
@@ -336,7 +337,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
     datafree = []
     if datafree_methods:
         datafree = datafree_attacks.run_datafree_attacks(
-            settings, student_stages[0].arch, teacher_files, dataset, output_dir, on_finished
+            settings, datafree_methods, student_stages[0].arch, teacher_files, dataset, output_dir, on_finished
         )
 
     written_figures = {}
