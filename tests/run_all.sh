@@ -3,5 +3,6 @@
 # backend-neutral tests again under JAX.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pytest -q "$@"
-KERAS_BACKEND=jax python -m pytest -q -m "not single_pass" "$@"
+# --durations: the slowest tests are listed in every CI log, to keep the suite's time in view.
+python -m pytest -q --durations=15 "$@"
+KERAS_BACKEND=jax python -m pytest -q --durations=10 -m "not single_pass" "$@"
