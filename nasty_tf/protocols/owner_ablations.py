@@ -30,6 +30,16 @@ def check_adversary_archs(archs, available):
     return archs
 
 
+def _teacher_entry(metrics, run_dir):
+    """A nasty teacher as the report shows it, from its metrics."""
+    return {
+        "accuracy": metrics["accuracy"],
+        "adversarial_kl": metrics.get("adversarial_kl"),
+        "adversary_accuracy": metrics.get("adversary_accuracy"),
+        "run_dir": run_dir,
+    }
+
+
 class OwnerAblations:
     """Trains (or reuses) the owner-side runs of one protocol run.
 
@@ -81,13 +91,7 @@ class OwnerAblations:
         run_dir, policy = self._cached(run_key("nasty_teacher", self.nasty_config, nasty), "owner", "nasty")
         print(f"== {what}: nasty {self.nasty_config.arch}", flush=True)
         metrics = train_nasty(self.nasty_config.replace(output_dir=run_dir), nasty, self.dataset, policy)
-        entry = {
-            "accuracy": metrics["accuracy"],
-            "adversarial_kl": metrics.get("adversarial_kl"),
-            "adversary_accuracy": metrics.get("adversary_accuracy"),
-            "run_dir": self._relative(run_dir),
-        }
-        return os.path.join(run_dir, "model.keras"), entry
+        return os.path.join(run_dir, "model.keras"), _teacher_entry(metrics, self._relative(run_dir))
 
     def _students(self, teacher_file, archs, what):
         """KD students from `teacher_file` for `archs`, every seed; one entry per arch."""
@@ -130,12 +134,7 @@ class OwnerAblations:
             what = f"adversary ablation {arch}"
             if arch == self.teacher_config.arch:
                 teacher_file, metrics = self.main_nasty
-                teacher = {
-                    "accuracy": metrics["accuracy"],
-                    "adversarial_kl": metrics.get("adversarial_kl"),
-                    "adversary_accuracy": metrics.get("adversary_accuracy"),
-                    "run_dir": None,  # the protocol's own nasty teacher
-                }
+                teacher = _teacher_entry(metrics, run_dir=None)  # the protocol's own nasty teacher
             else:
                 adversary_file, adversary = self._adversary(arch)
                 nasty = NastyConfig(adversary_file, self.nasty_settings.omega, self.nasty_settings.temperature)
