@@ -9,13 +9,11 @@
   BatchNorm-free network equals a single-device run with the same global batch. BatchNorm
   layers normalise each replica's own slice of the batch (as PyTorch's DataParallel did for
   the reference), so networks with BatchNorm differ slightly (DESIGN.md section 3).
-- `multi_worker`: reserved for `MultiWorkerMirroredStrategy` (hosts from `TF_CONFIG`), and
-  refused for now: Keras 3's TensorFlow trainer cannot `fit` under it. Measured here with
-  Keras 3.15 / TensorFlow 2.21 on two localhost workers: `fit` first fails reducing the
-  (images, labels) batch it uses to build the model, and past that, reducing the scalar
-  per-step logs with `axis=0` ("Invalid reduction dimension 0 for input with 0 dimensions";
-  keras-team/keras#20585, tensorflow/tensorflow#72388). Patching Keras' private trainer is
-  not worth the fragility; use `mirrored` on one host.
+- `multi_worker`: `MultiWorkerMirroredStrategy` over the hosts that `TF_CONFIG` names (every
+  worker runs the same command with its own `TF_CONFIG`); the global `--batch_size` is split
+  across all replicas of all workers. Keras 3's `fit` cannot run under it
+  (keras-team/keras#20585), so the jobs train through `nasty_tf.training.multi_worker`, a
+  loop over the trainers' own `train_step` with `fit`'s callbacks; only the chief writes.
 
 Losses scale correctly across replicas because every objective is a `keras.losses.Loss`
 and regularisation is divided by the replica count (`nasty_tf.paired_model`).
@@ -32,6 +30,8 @@ count; `shard_evenly`) and evaluate on the whole test split. `auto` is the defau
 
 import contextlib
 import functools
+import json
+import os
 
 import keras
 
@@ -83,17 +83,33 @@ def check_strategy(name):
     """Raises `InputError` unless `name` is a strategy the current backend can run."""
     if name not in STRATEGIES:
         raise InputError(f"--strategy must be one of {STRATEGIES}. Received: {name!r}")
-    if name == "multi_worker":
-        raise InputError(
-            "--strategy=multi_worker is not supported: Keras 3's fit fails under "
-            "MultiWorkerMirroredStrategy (keras-team/keras#20585); use --strategy=mirrored"
-        )
     backend = keras.backend.backend()
     if name not in ("auto", "mirrored") and backend != "tensorflow":
         raise InputError(
             f"--strategy={name} needs the TensorFlow backend (on JAX use auto or mirrored). "
             f"Received: KERAS_BACKEND={backend!r}"
         )
+    if name == "multi_worker":
+        _check_tf_config()
+
+
+def _check_tf_config():
+    """`TF_CONFIG` must name a cluster and this process' task in it (TensorFlow's format)."""
+    text = os.environ.get("TF_CONFIG")
+    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+    if not text:
+        raise InputError(f"--strategy=multi_worker needs TF_CONFIG in the environment, e.g. {example}")
+    try:
+        tf_config = json.loads(text)
+        task = tf_config["task"]
+        hosts = tf_config["cluster"][task["type"]]
+        if not 0 <= int(task["index"]) < len(hosts):
+            raise IndexError(task["index"])
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise InputError(
+            f"TF_CONFIG is not a cluster with this task in it ({type(error).__name__}: {error}); "
+            f"expected e.g. {example}"
+        ) from None
 
 
 def make_strategy(name="auto"):
@@ -104,14 +120,15 @@ def make_strategy(name="auto"):
     `strategy.scope()`.
 
     Args:
-        name: "auto", "one_device" or "mirrored" ("multi_worker" is refused, see above).
+        name: "auto", "one_device", "mirrored" or "multi_worker" (needs `TF_CONFIG`).
 
     Returns:
         A `tf.distribute.Strategy`; on JAX an object with the same `scope()` and
         `num_replicas_in_sync`: Keras' `DataParallel` for "mirrored", nothing for "auto".
 
     Raises:
-        InputError: an unknown name, "one_device" on JAX, or "multi_worker".
+        InputError: an unknown name, a TensorFlow-only strategy on JAX, or "multi_worker"
+            without a valid `TF_CONFIG`.
 
     Example:
         >>> strategy = make_strategy("mirrored")
@@ -138,6 +155,9 @@ def _new_strategy(name):
         return _JaxDataParallel()
     import tensorflow as tf
 
+    if name == "multi_worker":
+        # Must come before TensorFlow runs its first op (it configures the collectives).
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "one_device":
         gpus = tf.config.list_logical_devices("GPU")
         return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")

@@ -148,8 +148,7 @@ def test_strategies_are_validated():
     assert STRATEGIES == ("auto", "one_device", "mirrored", "multi_worker")
     with pytest.raises(InputError, match="--strategy must be one of"):
         TrainConfig(strategy="tpu_pod")
-    # Refused until Keras 3 can fit under MultiWorkerMirroredStrategy (nasty_tf/distribute.py).
-    with pytest.raises(InputError, match="multi_worker is not supported.*--strategy=mirrored"):
+    with pytest.raises(InputError, match="multi_worker needs TF_CONFIG"):  # tests/test_multi_worker.py
         TrainConfig(strategy="multi_worker")
     assert make_strategy("one_device").num_replicas_in_sync == 1
     assert make_strategy("one_device") is make_strategy("one_device")  # made once per process
@@ -161,10 +160,10 @@ def test_strategies_are_validated():
         ("train", ["--strategy=tpu_pod"], {}, ["--strategy", "tpu_pod"]),
         ("train_nasty", ["--adversary=a.keras", "--strategy=one_device"], {"KERAS_BACKEND": "jax"},
          ["--strategy=one_device", "TensorFlow"]),
-        ("distill", ["--teacher=t.keras", "--strategy=multi_worker"], {},
-         ["--strategy=multi_worker", "keras-team/keras#20585"]),
+        ("distill", ["--teacher=t.keras", "--strategy=multi_worker"], {"KERAS_BACKEND": "jax"},
+         ["--strategy=multi_worker", "TensorFlow"]),
     ],
-    ids=["unknown", "jax", "multi_worker"],
+    ids=["unknown", "jax", "multi_worker_on_jax"],
 )
 def test_bad_strategy_ends_in_one_clear_line(tmp_path, tool, args, env, fragments):
     result = run_tool(tool, *TINY, *args, f"--output_dir={tmp_path}/out", env=env)

@@ -228,6 +228,12 @@ def run(name, settings, output_dir, on_finished="reuse"):
         The report dict (see `nasty_tf.report.build_report`).
     """
     started = time.time()
+    if settings.strategy == "multi_worker":
+        # Every worker would write the report and figures; the single-run binaries handle it.
+        raise InputError(
+            "--strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
+            "a protocol runs on one host: use --strategy=auto or mirrored"
+        )
     # Validate every config before the first (possibly long) stage starts.
     teacher_config = _train_config(
         settings, settings.teacher, os.path.join(output_dir, "teacher_normal"), settings.seed

@@ -22,6 +22,7 @@ from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
+from nasty_tf.training import multi_worker
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.optimizers import make_optimizer
 from nasty_tf.training.run_directory import RunDirectory
@@ -115,12 +116,15 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
     trainer(dataset.x_train[:1])  # BackupAndRestore can only restore into a built model
+    started = time.time()
+    if config.strategy == "multi_worker":
+        _fit_multi_worker(trainer, x_train, y_train, validation, config, run_dir, divergence_hint, strategy)
+        return time.time() - started
     callbacks = [
         StopOnNonFiniteLoss(divergence_hint),  # before the backup: never checkpoint NaN weights
         keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(run_dir.backup_dir),
     ]
-    started = time.time()
     trainer.fit(
         x_train,
         y_train,
@@ -132,6 +136,29 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
         verbose=config.verbose,
     )
     return time.time() - started
+
+
+def _fit_multi_worker(trainer, x_train, y_train, validation, config, run_dir, divergence_hint, strategy):
+    callbacks = [StopOnNonFiniteLoss(divergence_hint)]
+    if run_dir.writes:
+        callbacks += [
+            keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
+            keras.callbacks.BackupAndRestore(run_dir.backup_dir),
+        ]
+    else:
+        callbacks.append(multi_worker.RestoreOnly(run_dir.backup_dir))
+    multi_worker.fit(
+        trainer,
+        x_train,
+        y_train,
+        strategy=strategy,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=config.verbose,
+        seed=config.seed,
+    )
 
 
 def _finish(run_dir, network, dataset, config, seconds, **extra):
@@ -167,6 +194,7 @@ def train(config, dataset=None, on_finished="error"):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy = _strategy(config)
+    run_dir.writes = multi_worker.is_chief(strategy)
     dataset = dataset if dataset is not None else load_data(config)
     run_dir.prepare()
     with strategy.scope():  # networks, optimizer and metrics are created in it
@@ -196,6 +224,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy = _strategy(config)
+    run_dir.writes = multi_worker.is_chief(strategy)
     dataset = dataset if dataset is not None else load_data(config)
     with strategy.scope():  # both networks, optimizer and metrics are created in it
         adversary = load_network(nasty.adversary, "--adversary", dataset)
@@ -237,6 +266,7 @@ def distill(config, kd, dataset=None, on_finished="error"):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy = _strategy(config)
+    run_dir.writes = multi_worker.is_chief(strategy)
     dataset = dataset if dataset is not None else load_data(config)
     with strategy.scope():  # both networks, optimizer and metrics are created in it
         teacher = load_network(kd.teacher, "--teacher", dataset)

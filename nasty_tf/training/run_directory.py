@@ -78,6 +78,9 @@ class RunDirectory:
         self.metrics_path = os.path.join(path, "metrics.json")
         self.config_path = os.path.join(path, "config.json")
         self.backup_dir = os.path.join(path, "backup")
+        # False on the workers of a multi-worker run but the chief: they check the directory
+        # and read its backup, and leave all writing to the chief.
+        self.writes = True
 
     def finished_metrics(self):
         """The metrics of a finished run to reuse, or None if training must (re)start."""
@@ -100,24 +103,36 @@ class RunDirectory:
 
     def prepare(self):
         """Creates the directory; resumes an unfinished run only if its config is the same."""
+        unfinished_differs = self._unfinished_config_differs()
+        if unfinished_differs and self.on_finished != "overwrite":
+            raise InputError(
+                f"--output_dir {self.path} holds an unfinished run with a different "
+                "config; pass --overwrite to discard it"
+            )
+        if not self.writes:
+            return
         os.makedirs(self.path, exist_ok=True)
         if self.on_finished == "overwrite" and os.path.exists(self.metrics_path):
             os.remove(self.metrics_path)
             shutil.rmtree(self.backup_dir, ignore_errors=True)
-        if os.path.exists(self.config_path) and os.path.isdir(self.backup_dir):
-            with open(self.config_path) as f:
-                previous = json.load(f)
-            if previous != self.config:
-                if self.on_finished != "overwrite":
-                    raise InputError(
-                        f"--output_dir {self.path} holds an unfinished run with a different "
-                        "config; pass --overwrite to discard it"
-                    )
-                shutil.rmtree(self.backup_dir, ignore_errors=True)
+        if unfinished_differs:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
         atomic_write_json(self.config_path, self.config)
+
+    def _unfinished_config_differs(self):
+        if not (os.path.exists(self.config_path) and os.path.isdir(self.backup_dir)):
+            return False
+        with open(self.config_path) as f:
+            return json.load(f) != self.config
 
     def finish(self, model, metrics):
         """Saves the network, then the metrics that mark the run finished."""
+        if not self.writes:
+            # Saving reads synchronised variables, a collective op that every worker must join:
+            # the others save to a scratch directory (TensorFlow's multi-worker rule).
+            with tempfile.TemporaryDirectory() as scratch:
+                model.save(os.path.join(scratch, "model.keras"))
+            return
         atomic_save_model(model, self.model_path)
         atomic_write_json(self.metrics_path, metrics)
         shutil.rmtree(self.backup_dir, ignore_errors=True)

@@ -1,0 +1,133 @@
+"""Training under `MultiWorkerMirroredStrategy` (`--strategy=multi_worker`, TensorFlow only).
+
+Keras 3's `fit` cannot run under this strategy (keras-team/keras#20585): measured with Keras
+3.15 / TensorFlow 2.21 on two localhost workers, it fails first all-reducing the uint8 batch
+it builds the model from, then reducing the scalar per-step logs with `axis=0` ("Invalid
+reduction dimension 0 for input with 0 dimensions"). Both are in Keras' private trainer, so
+instead of patching it this module runs the epochs itself through public APIs only: the
+trainer's own `train_step` / `test_step` (the same `compute_loss` as under `fit`) inside
+`strategy.run`, a `tf.data` pipeline split by `experimental_distribute_dataset`, and Keras'
+`CallbackList` so that `BackupAndRestore`, `CSVLogger` and the progress line work as in `fit`.
+
+Every worker runs the same program (same flags, its own `TF_CONFIG`). Only the chief writes:
+the run directory, the history and the per-epoch backups. The others read the chief's backup
+when resuming, so `--output_dir` must be on a filesystem that every worker sees (as for
+TensorFlow's own multi-worker checkpoints).
+"""
+
+import math
+import os
+import tempfile
+
+import keras
+
+_RESTORED_EPOCH = "_initial_epoch"  # where BackupAndRestore tells `fit` the epoch to resume at
+
+
+def is_chief(strategy):
+    """True on the worker that writes: the `chief` task, else worker 0; always True locally."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if "chief" in resolver.cluster_spec().as_dict():
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+class RestoreOnly(keras.callbacks.BackupAndRestore):
+    """A non-chief worker's `BackupAndRestore`: resumes from the chief's backup, never writes it.
+
+    It still saves its weights every epoch, to a scratch file it then deletes: reading
+    synchronised variables is a collective op that every worker must join in step with the
+    chief's save (TensorFlow's multi-worker rule: non-chief workers save to temporary paths).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        with tempfile.TemporaryDirectory() as scratch:
+            self.model.save_weights(os.path.join(scratch, "scratch.weights.h5"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass  # saves per epoch only, as the chief's does
+
+    def on_train_end(self, logs=None):
+        pass  # the chief deletes the backup
+
+
+def _distributed_batches(strategy, images, labels, batch_size, shuffle_seed=None):
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        # The same seed on every worker: each epoch's global batches are the same everywhere
+        # and the strategy gives each replica its own slice of them.
+        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.batch(batch_size).with_options(options)
+    return strategy.experimental_distribute_dataset(dataset)
+
+
+def _distributed_step(strategy, step):
+    import tensorflow as tf
+
+    @tf.function
+    def run(batch):
+        logs = strategy.run(step, args=(batch,))
+        # Every replica holds the mean of its own slice; their mean is the global one.
+        return {name: strategy.reduce("MEAN", value, axis=None) for name, value in logs.items()}
+
+    return run
+
+
+def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbacks, verbose, seed):
+    """`trainer.fit(x, y, ...)` under a `MultiWorkerMirroredStrategy`, with `fit`'s callbacks.
+
+    Args:
+        trainer: a compiled and built `keras.Model` (created in `strategy.scope()`).
+        x, y: the training images and labels (every worker passes the same arrays).
+        strategy: the `tf.distribute.MultiWorkerMirroredStrategy`.
+        batch_size: the global batch, split across all replicas of all workers.
+        epochs: total epochs (a restored backup skips those already done).
+        validation_data: (images, labels) evaluated after every epoch as `val_*` logs.
+        callbacks: Keras callbacks; on a non-chief worker, pass none that write.
+        verbose: 0 silent, else one progress line per epoch (chief only).
+        seed: the shuffling seed, the same on every worker.
+    """
+    chief = is_chief(strategy)
+    with strategy.scope():  # its variables cannot be created inside the distributed step
+        trainer.optimizer.build(trainer.trainable_variables)
+    steps = math.ceil(len(x) / batch_size)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks,
+        add_history=True,
+        add_progbar=chief and verbose != 0,
+        model=trainer,
+        verbose=2 if verbose else 0,
+        epochs=epochs,
+        steps=steps,
+    )
+    train_batches = _distributed_batches(strategy, x, y, batch_size, shuffle_seed=seed)
+    validation_batches = _distributed_batches(strategy, *validation_data, batch_size)
+    train_step = _distributed_step(strategy, trainer.train_step)
+    test_step = _distributed_step(strategy, trainer.test_step)
+
+    trainer.stop_training = False
+    setattr(trainer, _RESTORED_EPOCH, None)
+    callback_list.on_train_begin()
+    logs = {}
+    for epoch in range(getattr(trainer, _RESTORED_EPOCH) or 0, epochs):
+        trainer.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        for step, batch in enumerate(train_batches):
+            callback_list.on_train_batch_begin(step)
+            step_logs = train_step(batch)
+            callback_list.on_train_batch_end(step, step_logs)
+        logs = {name: float(value) for name, value in step_logs.items()}
+        trainer.reset_metrics()
+        for batch in validation_batches:
+            validation_logs = test_step(batch)
+        logs.update({f"val_{name}": float(value) for name, value in validation_logs.items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if trainer.stop_training:
+            break
+    callback_list.on_train_end(logs)
