@@ -203,11 +203,13 @@ def main(argv=None):
     for mode in args.modes:
         run(mode, args.warmup_steps)
     seconds = {mode: [] for mode in args.modes}
+    cpu_seconds = {mode: [] for mode in args.modes}  # all threads' CPU time: see tools.benchmark
     for _ in range(args.repeats):  # interleaved: A, B, A, B...
         for mode in args.modes:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             run(mode, args.steps)
             seconds[mode].append(time.perf_counter() - started)
+            cpu_seconds[mode].append(time.process_time() - cpu_started)
 
     for mode in args.modes:
         per_step = statistics.median(seconds[mode]) / args.steps
@@ -224,6 +226,7 @@ def main(argv=None):
             "images_per_second": round(args.batch_size / per_step, 2),
             "seconds_per_step": round(per_step, 5),
             "repeat_images_per_second": [round(args.batch_size * args.steps / s, 2) for s in seconds[mode]],
+            "cpu_seconds_per_step": round(statistics.median(cpu_seconds[mode]) / args.steps, 5),
             "steps": args.steps,
             "warmup_steps": args.warmup_steps,
             "repeats": args.repeats,

@@ -43,10 +43,19 @@ done
 "$PYTHON" - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
-ips = {}
+ips, cpu = {}, {}
 for row in rows:
     ips.setdefault((row["framework"], row["mode"]), []).append(row["images_per_second"])
+    if "cpu_seconds_per_step" in row:
+        cpu.setdefault((row["framework"], row["mode"]), []).append(row["cpu_seconds_per_step"])
 median = {key: statistics.median(values) for key, values in ips.items()}
+cpu = {key: statistics.median(values) for key, values in cpu.items()}
+for (framework, mode), value in sorted(cpu.items()):
+    print(f"{framework:8s} {mode:7s} {value:8.3f} CPU s/step (all threads; robust to the host descheduling the VM)")
+if ("keras", "nasty") in cpu and ("pytorch", "nasty") in cpu:
+    print(f"CPU time, pytorch/ours nasty step: {cpu['pytorch', 'nasty'] / cpu['keras', 'nasty']:.3f}")
+if ("keras", "nasty") in cpu and ("keras", "normal") in cpu:
+    print(f"CPU time, ours nasty/normal step: {cpu['keras', 'nasty'] / cpu['keras', 'normal']:.3f}")
 for (framework, mode), value in sorted(median.items()):
     print(f"{framework:8s} {mode:7s} {value:8.2f} img/s  (rounds: {ips[framework, mode]})")
 if ("keras", "nasty") in median and ("pytorch", "nasty") in median:

@@ -15,6 +15,7 @@ from nasty_tf.models.batch_norm_folding import folded_inference
 FIELDS = {
     "images_per_second", "seconds_per_step", "mode", "arch", "batch_size", "backend",
     "precision", "jit_compile", "machine", "load_average", "repeat_images_per_second",
+    "cpu_seconds_per_step",
 }
 # Digits-shaped: 32x32 RGB, augmented by the digits recipe (crop, no flip).
 TINY = ["--arch=cnn", "--batch_size=8", "--steps=2", "--warmup_steps=1", "--repeats=1", "--augmentation=crop"]
@@ -29,6 +30,7 @@ def test_prints_one_json_line_per_mode():
         assert FIELDS <= set(line), set(line) ^ FIELDS
         assert line["images_per_second"] > 0
         assert line["images_per_second"] == pytest.approx(8 / line["seconds_per_step"], rel=1e-3)
+        assert line["cpu_seconds_per_step"] > 0  # the training threads' time, not zero
         assert (line["arch"], line["batch_size"], line["precision"]) == ("cnn", 8, "float32")
         assert line["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
         assert line["machine"]["cpu_count"] >= 1

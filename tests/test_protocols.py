@@ -160,6 +160,7 @@ def _tiny_image_folder(root, per_class=6):
     return str(root)
 
 
+@pytest.mark.single_pass  # protocol wiring only; the JAX pass covers the same stages elsewhere
 def test_cifar10_cpu_reads_the_shared_copy_and_reports_its_omega_sweep(tmp_path):
     settings = protocols.get_protocol("cifar10_cpu").default_settings()
     assert settings.dataset == "image_folder"
