@@ -30,7 +30,7 @@ def _sources(folder, pattern="*.py"):
 
 def test_every_library_module_has_a_py_library():
     declared = {src for rule, _, srcs in _targets() if rule == "py_library" for src in srcs}
-    helpers = {"tools/__init__.py", "tools/common.py", "tests/binaries.py", "tests/conftest.py"}
+    helpers = {"tools/__init__.py", "tools/common.py", "tests/binaries.py", "tests/conftest.py", "tests/mirrored_job.py"}
     expected = _sources("nasty_tf") | _sources("flags") | helpers
     assert declared == expected
 

@@ -6,12 +6,12 @@ devices (two replicas on one CPU) happen in a fresh process: this file, run as a
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-from binaries import ROOT, assert_one_line_error, run_python, run_tool
+from binaries import assert_one_line_error, run_python, run_tool
+from mirrored_job import run_train_nasty_mirrored
 
 pytestmark = pytest.mark.single_pass  # tf.distribute is TensorFlow-only
 TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=1", "--batch_size=64", "--verbose=0"]
@@ -74,33 +74,12 @@ def _equivalence_runs():
     }
 
 
-def _job_run(out_dir):
-    """`train_nasty` itself under --strategy=mirrored, and its refusal of an uneven batch."""
-    from nasty_tf import InputError, models
-    from nasty_tf.training import NastyConfig, TrainConfig, load_data, train_nasty
-
-    config = TrainConfig(
-        dataset="digits", train_fraction=0.15, epochs=1, batch_size=64, verbose=0,
-        strategy="mirrored", output_dir=os.path.join(out_dir, "nasty"),
-    )
-    dataset = load_data(config)
-    adversary = os.path.join(out_dir, "adversary.keras")
-    models.get_model("cnn", 10, (32, 32, 3), mean=dataset.mean, std=dataset.std).save(adversary)
-    metrics = train_nasty(config, NastyConfig(adversary, omega=0.05), dataset)
-    try:
-        train_nasty(config.replace(batch_size=63, output_dir=out_dir + "/odd"), NastyConfig(adversary), dataset)
-        refusal = None
-    except InputError as error:
-        refusal = str(error)
-    return {"metrics": metrics, "refusal": refusal}
-
-
 def _main(out_dir):
     import tensorflow as tf
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    result = {"equivalence": _equivalence_runs(), "job": _job_run(out_dir)}
+    result = {"equivalence": _equivalence_runs(), "job": run_train_nasty_mirrored(out_dir)}
     with open(os.path.join(out_dir, "result.json"), "w") as f:
         json.dump(result, f)
 

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 from binaries import run_python
+from mirrored_job import run_train_nasty_mirrored
 
 pytestmark = pytest.mark.single_pass  # the fresh process picks its own backend
 JAX_TWO_DEVICES = {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -70,29 +71,8 @@ def _equivalence_runs():
     }
 
 
-def _job_run(out_dir):
-    """`train_nasty` under --strategy=mirrored on 201 images (odd), and an uneven batch refused."""
-    from nasty_tf import InputError, models
-    from nasty_tf.training import NastyConfig, TrainConfig, load_data, train_nasty
-
-    config = TrainConfig(
-        dataset="digits", train_fraction=0.15, epochs=1, batch_size=64, verbose=0,
-        strategy="mirrored", output_dir=os.path.join(out_dir, "nasty"),
-    )
-    dataset = load_data(config)
-    adversary = os.path.join(out_dir, "adversary.keras")
-    models.get_model("cnn", 10, (32, 32, 3), mean=dataset.mean, std=dataset.std).save(adversary)
-    metrics = train_nasty(config, NastyConfig(adversary, omega=0.05), dataset)
-    try:
-        train_nasty(config.replace(batch_size=63, output_dir=out_dir + "/odd"), NastyConfig(adversary), dataset)
-        refusal = None
-    except InputError as error:
-        refusal = str(error)
-    return {"metrics": metrics, "refusal": refusal, "train_images": len(dataset.x_train)}
-
-
 def _main(out_dir):
-    result = {"equivalence": _equivalence_runs(), "job": _job_run(out_dir)}
+    result = {"equivalence": _equivalence_runs(), "job": run_train_nasty_mirrored(out_dir)}
     with open(os.path.join(out_dir, "result.json"), "w") as f:
         json.dump(result, f)
 

@@ -88,6 +88,13 @@ def _strategy(config):
     return strategy
 
 
+def _set_up(config, run_dir, dataset):
+    """An unfinished run's strategy (which also decides whether this worker writes) and data."""
+    strategy = _strategy(config)
+    run_dir.writes = multi_worker.is_chief(strategy)
+    return strategy, (dataset if dataset is not None else load_data(config))
+
+
 def _augmenter(config, dataset):
     if not config.augment:
         return None
@@ -161,7 +168,7 @@ def _fit_multi_worker(trainer, x_train, y_train, validation, config, run_dir, di
     )
 
 
-def _finish(run_dir, network, dataset, config, seconds, **extra):
+def _finish(run_dir, network, dataset, config, seconds, strategy, **extra):
     logits = predict_logits(network, dataset.x_test)
     metrics = {
         "accuracy": accuracy_percent(logits, dataset.y_test),
@@ -173,6 +180,7 @@ def _finish(run_dir, network, dataset, config, seconds, **extra):
         "history": _read_history(os.path.join(run_dir.path, _HISTORY_FILE)),
         "config": run_dir.config,
         "strategy": config.strategy,
+        "replicas": strategy.num_replicas_in_sync,
         **extra,
     }
     run_dir.finish(network, metrics)
@@ -193,17 +201,13 @@ def train(config, dataset=None, on_finished="error"):
     run_dir = RunDirectory(config.output_dir, _run_config("normal", config), on_finished)
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
-    strategy = _strategy(config)
-    run_dir.writes = multi_worker.is_chief(strategy)
-    dataset = dataset if dataset is not None else load_data(config)
+    strategy, dataset = _set_up(config, run_dir, dataset)
     run_dir.prepare()
     with strategy.scope():  # networks, optimizer and metrics are created in it
         network = _new_network(config, dataset)
         trainer = AugmentedClassifier(network, _augmenter(config, dataset))
         seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate", strategy)
-        return _finish(
-            run_dir, network, dataset, config, seconds, replicas=strategy.num_replicas_in_sync
-        )
+        return _finish(run_dir, network, dataset, config, seconds, strategy)
 
 
 def train_nasty(config, nasty, dataset=None, on_finished="error"):
@@ -223,9 +227,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
     )
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
-    strategy = _strategy(config)
-    run_dir.writes = multi_worker.is_chief(strategy)
-    dataset = dataset if dataset is not None else load_data(config)
+    strategy, dataset = _set_up(config, run_dir, dataset)
     with strategy.scope():  # both networks, optimizer and metrics are created in it
         adversary = load_network(nasty.adversary, "--adversary", dataset)
         run_dir.prepare()
@@ -243,7 +245,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
             dataset,
             config,
             seconds,
-            replicas=strategy.num_replicas_in_sync,
+            strategy,
             adversary_accuracy=accuracy_percent(adversary_logits, dataset.y_test),
             adversarial_kl=float(np.mean(keras.ops.convert_to_numpy(adversarial_kl))),
         )
@@ -265,9 +267,7 @@ def distill(config, kd, dataset=None, on_finished="error"):
     )
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
-    strategy = _strategy(config)
-    run_dir.writes = multi_worker.is_chief(strategy)
-    dataset = dataset if dataset is not None else load_data(config)
+    strategy, dataset = _set_up(config, run_dir, dataset)
     with strategy.scope():  # both networks, optimizer and metrics are created in it
         teacher = load_network(kd.teacher, "--teacher", dataset)
         run_dir.prepare()
@@ -283,7 +283,7 @@ def distill(config, kd, dataset=None, on_finished="error"):
             dataset,
             config,
             seconds,
-            replicas=strategy.num_replicas_in_sync,
+            strategy,
             teacher_accuracy=teacher_accuracy,
         )
 
