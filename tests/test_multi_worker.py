@@ -75,23 +75,31 @@ def _dense_net(seed, l2=0.0):
     return keras.Model(inputs, keras.layers.Dense(3)(hidden))
 
 
-def _train_with_loop(strategy):
-    """A NastyTeacher on BatchNorm-free nets, two epochs of the multi-worker loop (global batch 32)."""
+def _nasty_trainer(strategy):
     import keras
 
     from nasty_tf import NastyTeacher
-    from nasty_tf.training import multi_worker
 
-    x, y = _data()
     with strategy.scope():
         network, adversary = _dense_net(1, l2=1e-3), _dense_net(2)
         trainer = NastyTeacher(network, adversary, omega=0.5, temperature=4.0)
         trainer.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-        trainer(x[:1])
+        trainer(_data()[0][:1])
+    return trainer, network
+
+
+def _train_with_loop(strategy, callbacks=(), epochs=2):
+    """A NastyTeacher on BatchNorm-free nets, epochs of the multi-worker loop (global batch 32)."""
+    import keras
+
+    from nasty_tf.training import multi_worker
+
+    x, y = _data()
+    trainer, network = _nasty_trainer(strategy)
     history = keras.callbacks.History()
     multi_worker.fit(
-        trainer, x, y, strategy=strategy, batch_size=32, epochs=2, validation_data=(x, y),
-        callbacks=[history], verbose=0, seed=0,
+        trainer, x, y, strategy=strategy, batch_size=32, epochs=epochs, validation_data=(x, y),
+        callbacks=[history, *callbacks], verbose=0, seed=0,
     )
     return {
         "history": history.history,
@@ -125,6 +133,31 @@ def test_two_workers_train_as_one_device_on_the_global_batch(two_worker_loop):
     for key in ("loss", "ce", "kl", "val_loss"):  # per-worker means, then averaged
         np.testing.assert_allclose(first["history"][key], single["history"][key], rtol=1e-4, err_msg=key)
     assert single["history"]["loss"][1] != single["history"]["loss"][0]  # it did train
+
+
+def test_a_non_chief_resumes_from_the_chiefs_backup_and_never_writes_it(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from nasty_tf.training import multi_worker
+
+    class StopAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise KeyboardInterrupt  # after BackupAndRestore (listed first) saved epoch 1
+
+    strategy = tf.distribute.get_strategy()
+    backup = str(tmp_path / "backup")
+    with pytest.raises(KeyboardInterrupt):  # the chief, interrupted after its first epoch
+        _train_with_loop(strategy, [keras.callbacks.BackupAndRestore(backup), StopAfterFirstEpoch()])
+    saved = {name: os.path.getmtime(os.path.join(backup, name)) for name in os.listdir(backup)}
+    assert saved  # the chief wrote its backup
+
+    resumed = _train_with_loop(strategy, [multi_worker.RestoreOnly(backup)], epochs=3)
+    assert len(resumed["history"]["loss"]) == 2  # epochs 2 and 3 only: it resumed
+    assert {name: os.path.getmtime(os.path.join(backup, name)) for name in os.listdir(backup)} == saved
+    uninterrupted = _train_with_loop(strategy, epochs=3)
+    # Not equal to it (tf.data restarts its shuffling sequence), but it started from the backup:
+    assert resumed["history"]["loss"][0] < uninterrupted["history"]["loss"][0]
 
 
 def test_train_nasty_binary_on_two_workers(tmp_path):
