@@ -242,6 +242,13 @@ def tune(train_config, tune_config, dataset=None, overwrite=False):
         row per finished trial: trial_id, omega, temperature, teacher_accuracy, adversarial_kl,
         student_accuracy, feasible, score, best), `best` (the best row) and both configs.
     """
+    if train_config.strategy == "multi_worker":
+        # Every worker would run the oracle and write the trials; keras-tuner distributes
+        # a search its own way (one trial per worker), which this tuner does not set up.
+        raise InputError(
+            "--strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
+            "a search runs on one host: use --strategy=auto or mirrored"
+        )
     root = train_config.output_dir
     search_settings = dataclasses.asdict(tune_config)
     search_settings.pop("max_trials")  # a rerun may raise it to add trials

@@ -199,9 +199,10 @@ def test_bad_tf_config_ends_in_one_clear_line(tmp_path, tf_config, fragments):
     assert not (tmp_path / "out").exists()
 
 
-def test_reproduce_refuses_multi_worker(tmp_path):
+@pytest.mark.parametrize("tool", ["reproduce", "tune"])
+def test_protocols_and_searches_refuse_multi_worker(tmp_path, tool):
     env = {"TF_CONFIG": _tf_config(_free_ports(1), 0)}
-    result = run_tool("reproduce", "--strategy=multi_worker", f"--output_dir={tmp_path}/out", env=env)
+    result = run_tool(tool, "--strategy=multi_worker", f"--output_dir={tmp_path}/out", env=env)
     assert_one_line_error(result, "--strategy=multi_worker trains single runs", "mirrored")
     assert not (tmp_path / "out").exists()
 
