@@ -20,9 +20,9 @@ from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.nasty_teacher import NastyTeacher
+from nasty_tf.training import multi_worker
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
-from nasty_tf.training import multi_worker
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.optimizers import make_optimizer
 from nasty_tf.training.run_directory import RunDirectory
