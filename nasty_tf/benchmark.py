@@ -3,8 +3,9 @@
 What is timed is what `nasty_tf.training` runs: the same trainer classes (`AugmentedClassifier`
 for `normal`, `NastyTeacher` for `nasty`, `KnowledgeDistiller` for `kd`), the same optimizer
 (`ReferenceSGD`, momentum 0.9, PyTorch-style L2 5e-4, built by `make_optimizer`), the dataset's
-augmenter inside the step, and `fit` on in-memory uint8 images with `shuffle=True`, as
-`training.jobs` calls it. Only the data are synthetic (uniform random pixels and labels).
+augmenter inside the step, and `fit` on in-memory uint8 images reshuffled every epoch, fed as
+`training.jobs` feeds it (on TensorFlow, `training.input_pipeline`). Only the data are
+synthetic (uniform random pixels and labels).
 
 Timing: each case is built, compiled and warmed up once (tracing and compilation excluded);
 then every repeat is one `fit` call of `steps` steps, timed with the wall clock. The cases of
@@ -34,6 +35,7 @@ from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
+from nasty_tf.training import input_pipeline
 from nasty_tf.training.config import TrainConfig
 from nasty_tf.training.optimizers import make_optimizer
 
@@ -226,7 +228,11 @@ def benchmark(config):
 
     def run(trainer, x, y, mode=None):
         started, cpu_started = time.perf_counter(), time.process_time()
-        trainer.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0)
+        if input_pipeline.uses_tf_data():  # as training.jobs feeds fit
+            batches = input_pipeline.batches(x, y, batch_size=config.batch_size, shuffle_seed=config.seed)
+            trainer.fit(batches, epochs=1, shuffle=False, verbose=0)
+        else:
+            trainer.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0)
         if mode is not None:
             cpu_seconds[mode].append(time.process_time() - cpu_started)
         return time.perf_counter() - started
@@ -268,7 +274,7 @@ def benchmark(config):
             "repeats": config.repeats,
             "augmentation": config.augmentation,
             "image_size": config.image_size,
-            "input": "in-memory uint8 images, fit(shuffle=True), augmentation in the step",
+            "input": "in-memory uint8 images reshuffled per epoch (training.input_pipeline on TF), augmentation in the step",
             "machine": description,
             "load_average": load,
             "nice": os.nice(0),

@@ -20,7 +20,7 @@ from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.nasty_teacher import NastyTeacher
-from nasty_tf.training import multi_worker
+from nasty_tf.training import input_pipeline, multi_worker
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
 from nasty_tf.training.checkpoints import load_network
@@ -47,7 +47,10 @@ def predict_logits(network, images, batch_size=256):
         batch_size += -batch_size % devices
         padding = -count % batch_size
         images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
-    logits = network.predict(images, batch_size=batch_size, verbose=0)
+    if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
+        logits = network.predict(input_pipeline.batches(images, batch_size=batch_size), verbose=0)
+    else:
+        logits = network.predict(images, batch_size=batch_size, verbose=0)
     return np.asarray(logits, dtype=np.float32)[:count]
 
 
@@ -132,12 +135,16 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
         keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
         keras.callbacks.BackupAndRestore(run_dir.backup_dir),
     ]
+    if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
+        # shuffle=False: the dataset reshuffles itself every epoch (fit would only warn).
+        batches = input_pipeline.batches(x_train, y_train, batch_size=config.batch_size, shuffle_seed=config.seed)
+        data = dict(x=batches, shuffle=False)
+        validation = input_pipeline.batches(*validation, batch_size=config.batch_size)
+    else:
+        data = dict(x=x_train, y=y_train, batch_size=config.batch_size, shuffle=True)
     trainer.fit(
-        x_train,
-        y_train,
-        batch_size=config.batch_size,
+        **data,
         epochs=config.epochs,
-        shuffle=True,
         validation_data=validation,
         callbacks=callbacks,
         verbose=config.verbose,

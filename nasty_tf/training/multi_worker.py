@@ -63,6 +63,7 @@ def _distributed_batches(strategy, images, labels, batch_size, shuffle_seed=None
         dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.autotune.enabled = False  # its teardown waits out a backoff sleep (input_pipeline.py)
     dataset = dataset.batch(batch_size).with_options(options)
     return strategy.experimental_distribute_dataset(dataset)
 
