@@ -51,7 +51,7 @@ for row in rows:
 median = {key: statistics.median(values) for key, values in ips.items()}
 cpu = {key: statistics.median(values) for key, values in cpu.items()}
 for (framework, mode), value in sorted(cpu.items()):
-    print(f"{framework:8s} {mode:7s} {value:8.3f} CPU s/step (all threads; robust to the host descheduling the VM)")
+    print(f"{framework:8s} {mode:7s} {value:8.3f} CPU s/step (all threads)")
 if ("keras", "nasty") in cpu and ("pytorch", "nasty") in cpu:
     print(f"CPU time, pytorch/ours nasty step: {cpu['pytorch', 'nasty'] / cpu['keras', 'nasty']:.3f}")
 if ("keras", "nasty") in cpu and ("keras", "normal") in cpu:

@@ -14,8 +14,8 @@ hits them alike, and the median repeat is reported. A `fit` call's own setup (it
 end) is inside the timed span, as it is once per epoch in real training: take `steps` large
 enough that it does not matter (10 ResNet-18 steps on a CPU, a few hundred on a GPU).
 Beside the wall clock, `cpu_seconds_per_step` is the process' CPU time (all threads) per step:
-the work done, which a host that deschedules the VM (measured here: wall times pinned to the
-same value for different work) does not distort; spin-waiting thread pools do count in it.
+the work done, which idle waits (such as the tf.data teardown wait that `input_pipeline`
+avoids) and a host descheduling the VM do not inflate; spin-waiting thread pools count in it.
 """
 
 import contextlib
@@ -34,8 +34,8 @@ from nasty_tf.data.augment import RECIPES, make_augmenter
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.nasty_teacher import NastyTeacher
-from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training import input_pipeline
+from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.config import TrainConfig
 from nasty_tf.training.optimizers import make_optimizer
 
@@ -274,7 +274,8 @@ def benchmark(config):
             "repeats": config.repeats,
             "augmentation": config.augmentation,
             "image_size": config.image_size,
-            "input": "in-memory uint8 images reshuffled per epoch (training.input_pipeline on TF), augmentation in the step",
+            "input": "in-memory uint8 images reshuffled per epoch (training.input_pipeline on TF), "
+            "augmentation in the step",
             "machine": description,
             "load_average": load,
             "nice": os.nice(0),
