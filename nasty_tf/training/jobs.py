@@ -126,15 +126,11 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
     trainer(dataset.x_train[:1])  # BackupAndRestore can only restore into a built model
+    callbacks = _callbacks(run_dir, divergence_hint)
     started = time.time()
     if config.strategy == "multi_worker":
-        _fit_multi_worker(trainer, x_train, y_train, validation, config, run_dir, divergence_hint, strategy)
+        _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, strategy)
         return time.time() - started
-    callbacks = [
-        StopOnNonFiniteLoss(divergence_hint),  # before the backup: never checkpoint NaN weights
-        keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
-        keras.callbacks.BackupAndRestore(run_dir.backup_dir),
-    ]
     if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
         # shuffle=False: the dataset reshuffles itself every epoch (fit would only warn).
         batches = input_pipeline.batches(x_train, y_train, batch_size=config.batch_size, shuffle_seed=config.seed)
@@ -152,15 +148,17 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     return time.time() - started
 
 
-def _fit_multi_worker(trainer, x_train, y_train, validation, config, run_dir, divergence_hint, strategy):
-    callbacks = [StopOnNonFiniteLoss(divergence_hint)]
-    if run_dir.writes:
-        callbacks += [
-            keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
-            keras.callbacks.BackupAndRestore(run_dir.backup_dir),
-        ]
-    else:
-        callbacks.append(multi_worker.RestoreOnly(run_dir.backup_dir))
+def _callbacks(run_dir, divergence_hint):
+    callbacks = [StopOnNonFiniteLoss(divergence_hint)]  # before the backup: never checkpoint NaN
+    if not run_dir.writes:  # a multi-worker run's other workers: read the chief's backup only
+        return callbacks + [multi_worker.RestoreOnly(run_dir.backup_dir)]
+    return callbacks + [
+        keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
+        keras.callbacks.BackupAndRestore(run_dir.backup_dir),
+    ]
+
+
+def _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, strategy):
     multi_worker.fit(
         trainer,
         x_train,

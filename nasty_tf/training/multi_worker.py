@@ -21,6 +21,8 @@ import tempfile
 
 import keras
 
+from nasty_tf.training import input_pipeline
+
 _RESTORED_EPOCH = "_initial_epoch"  # where BackupAndRestore tells `fit` the epoch to resume at
 
 
@@ -56,16 +58,12 @@ class RestoreOnly(keras.callbacks.BackupAndRestore):
 def _distributed_batches(strategy, images, labels, batch_size, shuffle_seed=None):
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle_seed is not None:
-        # The same seed on every worker: each epoch's global batches are the same everywhere
-        # and the strategy gives each replica its own slice of them.
-        dataset = dataset.shuffle(len(images), seed=shuffle_seed, reshuffle_each_iteration=True)
+    # The same seed on every worker: each epoch's global batches are the same everywhere and
+    # the strategy gives each replica its own slice of them.
+    dataset = input_pipeline.batches(images, labels, batch_size=batch_size, shuffle_seed=shuffle_seed)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    options.autotune.enabled = False  # its teardown waits out a backoff sleep (input_pipeline.py)
-    dataset = dataset.batch(batch_size).with_options(options)
-    return strategy.experimental_distribute_dataset(dataset)
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 
 def _distributed_step(strategy, step):
