@@ -15,6 +15,12 @@ def define_benchmark_flags():
         "Comma-separated steps to time, interleaved: normal (one network), nasty (train step "
         "plus the frozen adversary's forward), kd (student step plus the teacher's forward).",
     )
+    flags.DEFINE_list(
+        "batch_norm",
+        ["fused"],
+        "BatchNormalization layers to build the networks with, each timed with every mode "
+        "(interleaved): fused (the zoo's, TensorFlow's fused kernel) and/or keras (Keras' own).",
+    )
     flags.DEFINE_integer("steps", 10, "Timed steps per repeat (one fit call).")
     flags.DEFINE_integer("warmup_steps", 2, "Untimed steps after compilation, per mode.")
     flags.DEFINE_integer("repeats", 3, "Timed repeats per mode; the median is printed.")

@@ -33,6 +33,7 @@ from nasty_tf import models
 from nasty_tf.data.augment import RECIPES, make_augmenter
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
+from nasty_tf.models.fused_batch_norm import BATCH_NORM_LAYERS, zoo_batch_norm
 from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training import input_pipeline
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
@@ -66,6 +67,9 @@ class BenchmarkConfig:
         num_classes: classes of the synthetic labels.
         teacher_arch: the `kd` teacher's architecture; `arch` when None.
         seed: seeds weights, data and augmentation.
+        batch_norms: the BatchNormalization layers the networks are built with, each timed
+            with every mode (interleaved): "fused" (the zoo's `FusedBatchNormalization`) and/or
+            "keras" (Keras' own layer), to measure what the fused kernel gains.
     """
 
     arch: str = "resnet18"
@@ -82,6 +86,7 @@ class BenchmarkConfig:
     num_classes: int = 10
     teacher_arch: str | None = None
     seed: int = 0
+    batch_norms: tuple = ("fused",)
 
     def __post_init__(self):
         for name in ("batch_size", "steps", "warmup_steps", "repeats", "steps_per_execution"):
@@ -95,6 +100,13 @@ class BenchmarkConfig:
             )
         if len(set(self.modes)) != len(self.modes):
             raise InputError(f"--mode lists a mode twice. Received: {','.join(self.modes)}")
+        if not self.batch_norms or any(kind not in BATCH_NORM_LAYERS for kind in self.batch_norms):
+            raise InputError(
+                f"--batch_norm must be a comma-separated list of {', '.join(BATCH_NORM_LAYERS)}. "
+                f"Received: {','.join(self.batch_norms)}"
+            )
+        if len(set(self.batch_norms)) != len(self.batch_norms):
+            raise InputError(f"--batch_norm lists a layer twice. Received: {','.join(self.batch_norms)}")
         if self.precision not in PRECISIONS:
             raise InputError(
                 f"--precision must be one of {', '.join(PRECISIONS)}. Received: {self.precision!r}"
@@ -208,7 +220,7 @@ def _images(config, count, rng):
 
 
 def benchmark(config):
-    """Times every mode of `config`; returns one result dict per mode, in `config.modes` order.
+    """Times every mode of `config`: one result dict per mode and BatchNorm layer, modes innermost.
 
     Each dict holds `images_per_second` (median over repeats), `seconds_per_step`, every
     repeat's throughput, the configuration, the backend, the machine, the load average at the
@@ -224,34 +236,36 @@ def benchmark(config):
     images, labels = _images(config, config.steps * config.batch_size, rng)
     warmup_images, warmup_labels = _images(config, config.warmup_steps * config.batch_size, rng)
 
-    cpu_seconds = {mode: [] for mode in config.modes}
+    cases = [(mode, kind) for kind in config.batch_norms for mode in config.modes]
+    cpu_seconds = {case: [] for case in cases}
 
-    def run(trainer, x, y, mode=None):
+    def run(trainer, x, y, case=None):
         started, cpu_started = time.perf_counter(), time.process_time()
-        if input_pipeline.uses_tf_data():  # as training.jobs feeds fit
-            batches = input_pipeline.batches(x, y, batch_size=config.batch_size, shuffle_seed=config.seed)
-            trainer.fit(batches, epochs=1, shuffle=False, verbose=0)
-        else:
-            trainer.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0)
-        if mode is not None:
-            cpu_seconds[mode].append(time.process_time() - cpu_started)
+        # As training.jobs feeds fit.
+        data = input_pipeline.fit_inputs(x, y, batch_size=config.batch_size, shuffle_seed=config.seed)
+        trainer.fit(**data, epochs=1, verbose=0)
+        if case is not None:
+            cpu_seconds[case].append(time.process_time() - cpu_started)
         return time.perf_counter() - started
 
     with dtype_policy(config.precision):
-        trainers = {mode: build_trainer(mode, config) for mode in config.modes}
+        trainers = {}
+        for mode, kind in cases:
+            with zoo_batch_norm(kind):
+                trainers[mode, kind] = build_trainer(mode, config)
         for trainer in trainers.values():  # tracing, compilation, first-step costs
             run(trainer, warmup_images, warmup_labels)
-        seconds = {mode: [] for mode in config.modes}
+        seconds = {case: [] for case in cases}
         for _ in range(config.repeats):  # interleaved, so that outside load hits all alike
-            for mode, trainer in trainers.items():
-                seconds[mode].append(run(trainer, images, labels, mode))
+            for case, trainer in trainers.items():
+                seconds[case].append(run(trainer, images, labels, case))
 
     description = machine()
     load = [round(v, 2) for v in os.getloadavg()]
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     results = []
-    for mode, trainer in trainers.items():
-        per_step = statistics.median(seconds[mode]) / config.steps
+    for (mode, kind), trainer in trainers.items():
+        per_step = statistics.median(seconds[mode, kind]) / config.steps
         results.append({
             "framework": "keras",
             "backend": keras.backend.backend(),
@@ -266,9 +280,10 @@ def benchmark(config):
             "images_per_second": round(config.batch_size / per_step, 2),
             "seconds_per_step": round(per_step, 5),
             "repeat_images_per_second": [
-                round(config.batch_size * config.steps / s, 2) for s in seconds[mode]
+                round(config.batch_size * config.steps / s, 2) for s in seconds[mode, kind]
             ],
-            "cpu_seconds_per_step": round(statistics.median(cpu_seconds[mode]) / config.steps, 5),
+            "cpu_seconds_per_step": round(statistics.median(cpu_seconds[mode, kind]) / config.steps, 5),
+            "batch_norm": kind,
             "steps": config.steps,
             "warmup_steps": config.warmup_steps,
             "repeats": config.repeats,

@@ -36,10 +36,24 @@ def test_prints_one_json_line_per_mode():
         assert line["machine"]["cpu_count"] >= 1
 
 
+def test_times_each_batch_norm_layer_with_each_mode():
+    result = run_tool("benchmark", *TINY, "--mode=normal,nasty", "--batch_norm=keras,fused")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    cases = [(line["batch_norm"], line["mode"]) for line in lines]
+    assert cases == [("keras", "normal"), ("keras", "nasty"), ("fused", "normal"), ("fused", "nasty")]
+    assert all(line["images_per_second"] > 0 for line in lines)
+
+
 @pytest.mark.single_pass
 @pytest.mark.parametrize(
     "flag, fragment",
-    [("--mode=bogus", "--mode"), ("--batch_size=0", "--batch_size"), ("--precision=fp8", "--precision")],
+    [
+        ("--mode=bogus", "--mode"),
+        ("--batch_size=0", "--batch_size"),
+        ("--precision=fp8", "--precision"),
+        ("--batch_norm=sync", "--batch_norm"),
+    ],
 )
 def test_a_bad_flag_is_one_clear_line(flag, fragment):
     assert_one_line_error(run_tool("benchmark", *TINY, flag), fragment)

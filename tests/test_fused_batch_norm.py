@@ -6,7 +6,8 @@ import pytest
 from keras import ops
 
 from nasty_tf import models
-from nasty_tf.models.fused_batch_norm import FusedBatchNormalization
+from nasty_tf.errors import InputError
+from nasty_tf.models.fused_batch_norm import FusedBatchNormalization, zoo_batch_norm
 
 SHAPE = (8, 5, 5, 6)
 
@@ -112,3 +113,15 @@ def test_zoo_networks_use_it_and_it_survives_a_keras_file(tmp_path):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_zoo_batch_norm_builds_with_keras_layer_inside_only():
+    with zoo_batch_norm("keras"):
+        plain = models.get_model("cnn", 10, (32, 32, 3))
+    fused = models.get_model("cnn", 10, (32, 32, 3))
+    norm_types = lambda network: {type(l) for l in network.layers if isinstance(l, keras.layers.BatchNormalization)}
+    assert norm_types(plain) == {keras.layers.BatchNormalization}
+    assert norm_types(fused) == {FusedBatchNormalization}
+    with pytest.raises(InputError, match="--batch_norm"):
+        with zoo_batch_norm("sync"):
+            pass

@@ -59,6 +59,7 @@ def main():
         num_classes=FLAGS.num_classes,
         teacher_arch=FLAGS.teacher_arch,
         seed=FLAGS.seed,
+        batch_norms=tuple(FLAGS.batch_norm),
     )
     _set_threads()
     for result in benchmark(config):

@@ -24,6 +24,7 @@ from keras import layers, ops
 
 from nasty_tf.datafree import losses
 from nasty_tf.datafree.pixel_space import PixelSpace
+from nasty_tf.training import input_pipeline
 
 
 def batchnorm_layers(network):
@@ -230,11 +231,8 @@ def synthesize(inversion, num_images, steps, seed=0, verbose=0, callbacks=None):
         initial = inversion.evaluate_objective()
         repeated = np.tile(targets, steps)
         inversion.fit(
-            repeated,
-            repeated,
-            batch_size=batch,
+            **input_pipeline.fit_inputs(repeated, repeated, batch_size=batch),
             epochs=1,
-            shuffle=False,
             verbose=verbose,
             callbacks=callbacks,
         )

@@ -24,8 +24,10 @@ from nasty_tf.datafree.image_grid import save_image_grid
 from nasty_tf.datafree.pixel_space import PixelSpace
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
+from nasty_tf.training import input_pipeline
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
 from nasty_tf.training.checkpoints import load_network
+from nasty_tf.training.jobs import accuracy_percent, predict_logits
 from nasty_tf.training.optimizers import ReferenceSGD
 from nasty_tf.training.run_directory import RunDirectory
 
@@ -63,8 +65,7 @@ def _student_optimizer(config, total_steps):
 
 
 def _accuracy(network, images, labels):
-    logits = network.predict(images, batch_size=256, verbose=0)
-    return float(np.mean(np.argmax(logits, axis=-1) == labels) * 100.0)
+    return accuracy_percent(predict_logits(network, images), labels)
 
 
 class _StudentAccuracy(keras.callbacks.Callback):
@@ -105,10 +106,8 @@ def _run_dafl(config, teacher, student, dataset, space):
     rows = np.zeros((config.steps_per_epoch * config.batch_size, 1), dtype="float32")
     started = time.time()
     fit = dafl.fit(
-        rows,
-        batch_size=config.batch_size,
+        **input_pipeline.fit_inputs(rows, batch_size=config.batch_size),
         epochs=config.epochs,
-        shuffle=False,
         verbose=config.verbose,
         callbacks=[
             StopOnNonFiniteLoss("lower --generator_learning_rate or --student_learning_rate"),
@@ -119,8 +118,8 @@ def _run_dafl(config, teacher, student, dataset, space):
     # The grid: generated images sorted into columns by the teacher's own prediction.
     count = 4 * config.grid_rows * dataset.num_classes
     latent = keras.random.normal((count, config.latent_dim), seed=config.seed + 1)
-    normalised = generator.predict(latent, batch_size=256, verbose=0)
-    labels = np.argmax(teacher.predict(space.to_pixels(normalised), batch_size=256, verbose=0), axis=-1)
+    normalised = predict_logits(generator, latent)  # images, not logits: the same batched predict
+    labels = np.argmax(predict_logits(teacher, space.to_pixels(normalised)), axis=-1)
     extra = {"train_seconds": round(seconds, 1), "history": _history(fit)}
     return extra, space.to_uint8(normalised), labels
 
@@ -148,11 +147,8 @@ def _run_deepinversion(config, teacher, student, dataset, space):
     distiller.compile(optimizer=_student_optimizer(config, config.epochs * steps_per_epoch))
     started = time.time()
     fit = distiller.fit(
-        pixels,
-        targets,
-        batch_size=config.batch_size,
+        **input_pipeline.fit_inputs(pixels, targets, batch_size=config.batch_size, shuffle_seed=config.seed),
         epochs=config.epochs,
-        shuffle=True,
         verbose=config.verbose,
         callbacks=[
             StopOnNonFiniteLoss("lower --student_learning_rate"),

@@ -22,7 +22,7 @@ import keras
 from keras import layers
 
 from nasty_tf.errors import InputError
-from nasty_tf.models.fused_batch_norm import FusedBatchNormalization
+from nasty_tf.models.fused_batch_norm import zoo_batch_norm_layer
 from nasty_tf.models.normalization import PixelNormalization
 
 BN_MOMENTUM = 0.9
@@ -102,7 +102,7 @@ def classifier(features, num_classes):
 
 def batch_norm(x, name):
     """BatchNormalization with PyTorch's default statistics settings (fused kernel on TF)."""
-    return FusedBatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+    return zoo_batch_norm_layer()(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def _pad_mode(x, kernel_size, strides, padding, name):

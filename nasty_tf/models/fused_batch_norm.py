@@ -10,12 +10,16 @@ config and the moving-statistics update (Keras' biased batch variance, Keras' mo
 the same, so results agree with `keras.layers.BatchNormalization` to float rounding
 (tests/test_fused_batch_norm.py) and a `.keras` file stores the same variables.
 
-Why: measured on 2 CPU cores (benchmarks/RESULTS.md), ResNet-18 training steps are markedly
-faster with it.
+Why: measured on 2 CPU cores (benchmarks/RESULTS.md, `tools.benchmark --batch_norm=keras,fused`),
+ResNet-18 training steps are markedly faster with it.
 """
+
+import contextlib
 
 import keras
 from keras import ops
+
+from nasty_tf.errors import InputError
 
 
 @keras.saving.register_keras_serializable(package="nasty_tf")
@@ -68,3 +72,32 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 is_training=False,
             )
         return ops.cast(y, self.compute_dtype)
+
+
+BATCH_NORM_LAYERS = {"fused": FusedBatchNormalization, "keras": keras.layers.BatchNormalization}
+_zoo_kind = ["fused"]  # a stack: the innermost `zoo_batch_norm` wins
+
+
+@contextlib.contextmanager
+def zoo_batch_norm(kind):
+    """Networks of the zoo built inside use `BATCH_NORM_LAYERS[kind]` (the benchmark's A/B).
+
+    Example:
+        >>> with zoo_batch_norm("keras"):
+        ...     plain = models.get_model("resnet18", 10)
+    """
+    if kind not in BATCH_NORM_LAYERS:
+        raise InputError(
+            f"--batch_norm must be a comma-separated list of {', '.join(BATCH_NORM_LAYERS)}. "
+            f"Received: {kind!r}"
+        )
+    _zoo_kind.append(kind)
+    try:
+        yield
+    finally:
+        _zoo_kind.pop()
+
+
+def zoo_batch_norm_layer():
+    """The BatchNormalization class the zoo builds with now (`FusedBatchNormalization` by default)."""
+    return BATCH_NORM_LAYERS[_zoo_kind[-1]]

@@ -49,3 +49,13 @@ def batches(images, labels=None, *, batch_size, shuffle_seed=None):
 
 def uses_tf_data():
     return keras.backend.backend() == "tensorflow"
+
+
+def fit_inputs(images, labels=None, *, batch_size, shuffle_seed=None):
+    """`fit` keyword arguments for in-memory arrays, reshuffled every epoch if `shuffle_seed`
+    is given: `batches` on TensorFlow (with `shuffle=False`, as the dataset shuffles itself;
+    `fit` would only warn), the arrays themselves elsewhere."""
+    if uses_tf_data():
+        dataset = batches(images, labels, batch_size=batch_size, shuffle_seed=shuffle_seed)
+        return dict(x=dataset, shuffle=False)
+    return dict(x=images, y=labels, batch_size=batch_size, shuffle=shuffle_seed is not None)

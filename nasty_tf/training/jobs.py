@@ -131,13 +131,10 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     if config.strategy == "multi_worker":
         _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, strategy)
         return time.time() - started
-    if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
-        # shuffle=False: the dataset reshuffles itself every epoch (fit would only warn).
-        batches = input_pipeline.batches(x_train, y_train, batch_size=config.batch_size, shuffle_seed=config.seed)
-        data = dict(x=batches, shuffle=False)
+    # Not Keras' own autotuned tf.data pipeline (input_pipeline.py).
+    data = input_pipeline.fit_inputs(x_train, y_train, batch_size=config.batch_size, shuffle_seed=config.seed)
+    if input_pipeline.uses_tf_data():
         validation = input_pipeline.batches(*validation, batch_size=config.batch_size)
-    else:
-        data = dict(x=x_train, y=y_train, batch_size=config.batch_size, shuffle=True)
     trainer.fit(
         **data,
         epochs=config.epochs,
