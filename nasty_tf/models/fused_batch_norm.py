@@ -10,8 +10,9 @@ config and the moving-statistics update (Keras' biased batch variance, Keras' mo
 the same, so results agree with `keras.layers.BatchNormalization` to float rounding
 (tests/test_fused_batch_norm.py) and a `.keras` file stores the same variables.
 
-Why: measured on 2 CPU cores (benchmarks/RESULTS.md, `tools.benchmark --batch_norm=keras,fused`),
-ResNet-18 training steps are markedly faster with it.
+Why: ResNet-18 training steps at batch 128 on 2 CPU cores ran 14.6% (normal) and 13.7%
+(nasty) faster with it than with Keras' layer (2026-11-27, `python -m tools.benchmark
+--batch_norm=keras,fused`, benchmarks/RESULTS.md).
 """
 
 import contextlib
