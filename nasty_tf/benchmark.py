@@ -45,6 +45,17 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 JIT_COMPILE = ("auto", "true", "false")
 
 
+def _check_list(flag, values, choices, item):
+    """A comma-separated flag's values: non-empty, each one of `choices`, none twice."""
+    if not values or any(value not in choices for value in values):
+        raise InputError(
+            f"--{flag} must be a comma-separated list of {', '.join(choices)}. "
+            f"Received: {','.join(values)}"
+        )
+    if len(set(values)) != len(values):
+        raise InputError(f"--{flag} lists a {item} twice. Received: {','.join(values)}")
+
+
 @dataclasses.dataclass(frozen=True)
 class BenchmarkConfig:
     """What to time.
@@ -93,20 +104,8 @@ class BenchmarkConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"--{name} must be an integer >= 1. Received: {value!r}")
-        if not self.modes or any(mode not in MODES for mode in self.modes):
-            raise InputError(
-                f"--mode must be a comma-separated list of {', '.join(MODES)}. "
-                f"Received: {','.join(self.modes)}"
-            )
-        if len(set(self.modes)) != len(self.modes):
-            raise InputError(f"--mode lists a mode twice. Received: {','.join(self.modes)}")
-        if not self.batch_norms or any(kind not in BATCH_NORM_LAYERS for kind in self.batch_norms):
-            raise InputError(
-                f"--batch_norm must be a comma-separated list of {', '.join(BATCH_NORM_LAYERS)}. "
-                f"Received: {','.join(self.batch_norms)}"
-            )
-        if len(set(self.batch_norms)) != len(self.batch_norms):
-            raise InputError(f"--batch_norm lists a layer twice. Received: {','.join(self.batch_norms)}")
+        _check_list("mode", self.modes, MODES, "mode")
+        _check_list("batch_norm", self.batch_norms, tuple(BATCH_NORM_LAYERS), "layer")
         if self.precision not in PRECISIONS:
             raise InputError(
                 f"--precision must be one of {', '.join(PRECISIONS)}. Received: {self.precision!r}"
