@@ -16,6 +16,12 @@ def define_data_flags():
         "cifar10/cifar100: the TFDS data_dir holding the prepared dataset. "
         "tiny_imagenet: tiny-imagenet-200.zip or its extracted folder.",
     )
+    flags.DEFINE_string(
+        "data_cache_dir",
+        None,
+        "image_folder/tiny_imagenet: keep the decoded images here as memory-mapped .npy files: "
+        "later runs skip the decode, and datasets larger than memory stream from disk.",
+    )
     flags.DEFINE_float(
         "train_fraction", 1.0, "Stratified fraction of the training split to keep, in (0, 1]."
     )

@@ -9,6 +9,9 @@ def define_reproduce_flags():
     flags.DEFINE_bool("overwrite", False, "Retrain stages that already finished.")
     flags.DEFINE_string("dataset", None, "Override the protocol's dataset.")
     flags.DEFINE_string("data_dir", None, "Dataset location (see tools.train --helpfull).")
+    flags.DEFINE_string(
+        "data_cache_dir", None, "Keep decoded images here, memory-mapped (see tools.train --helpfull)."
+    )
     flags.DEFINE_float("train_fraction", None, "Stratified fraction of the training split, (0, 1].")
     flags.DEFINE_integer("seed", None, "Seed of the teachers (students use --student_seeds).")
     flags.DEFINE_string("arch", None, "Override the teacher architecture (normal and nasty).")

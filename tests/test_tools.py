@@ -119,6 +119,7 @@ BAD_INPUTS = [
     ("train", ["--dataset=image_folder", "--data_dir={root}/broken"], ["0.png"]),
     ("train", ["--dataset=image_folder", "--data_dir={root}/noclasses.zip"], ["noclasses.zip"]),
     ("train", ["--dataset=cifar10", "--data_dir={root}/empty"], ["cifar10"]),
+    ("train", ["--data_cache_dir={root}/cache"], ["--data_cache_dir", "digits"]),
     ("train_nasty", ["--adversary={root}/missing.keras"], ["--adversary", "missing.keras"]),
     ("train_nasty", ["--adversary={root}/corrupt.keras"], ["--adversary", "corrupt.keras"]),
     ("train_nasty", ["--adversary={root}/seven.keras"], ["--adversary", "7 classes"]),

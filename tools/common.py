@@ -35,6 +35,7 @@ def train_config(flag_values, **overrides):
     fields = dict(
         dataset=flag_values.dataset,
         data_dir=flag_values.data_dir,
+        data_cache_dir=flag_values.data_cache_dir,
         train_fraction=flag_values.train_fraction,
         arch=flag_values.arch,
         epochs=flag_values.epochs,

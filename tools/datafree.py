@@ -37,6 +37,7 @@ def main():
         arch=FLAGS.arch,
         dataset=FLAGS.dataset,
         data_dir=FLAGS.data_dir,
+        data_cache_dir=FLAGS.data_cache_dir,
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,
         seed=FLAGS.seed,

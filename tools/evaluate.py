@@ -21,7 +21,11 @@ def main():
     from nasty_tf.training.run_directory import atomic_write_json
 
     dataset = data_lib.load_dataset(
-        FLAGS.dataset, data_dir=FLAGS.data_dir, train_fraction=FLAGS.train_fraction, seed=FLAGS.seed
+        FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        train_fraction=FLAGS.train_fraction,
+        seed=FLAGS.seed,
+        cache_dir=FLAGS.data_cache_dir,
     )
     result = training.evaluate(FLAGS.model, dataset, FLAGS.split)
     print(f"{FLAGS.model}: {result['split']} accuracy {result['accuracy']:.2f}% on {result['images']} images")

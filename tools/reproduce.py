@@ -56,7 +56,7 @@ def settings_from_flags(protocol):
     top = {
         key: getattr(FLAGS, key)
         for key in (
-            "dataset", "data_dir", "train_fraction", "seed", "omega", "temperature", "alpha",
+            "dataset", "data_dir", "data_cache_dir", "train_fraction", "seed", "omega", "temperature", "alpha",
             "kd_temperature", "verbose", "normal_teacher", "nasty_teacher", "figures",
             "weight_decay_mode", "strategy",
         )

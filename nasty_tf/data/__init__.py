@@ -8,6 +8,10 @@
 - `cifar10`, `cifar100`: a prepared TensorFlow Datasets directory (needs TF; never downloads);
 - `tiny_imagenet`: the official `tiny-imagenet-200.zip` or its extracted folder (no TF).
 
+With `cache_dir` (`--data_cache_dir`), the two file sources decode once into memory-mapped
+`.npy` files and later loads map them (`decoded_cache`): no second decode, and datasets larger
+than memory, streamed batch by batch.
+
 Numpy arrays serve the TensorFlow and the JAX backends alike (DESIGN.md section 4);
 `make_augmenter(dataset.augmentation)` builds the matching Keras augmentation layers.
 """
@@ -19,6 +23,7 @@ import os
 
 from nasty_tf.data.augment import RandomPaddedCrop, make_augmenter
 from nasty_tf.data.dataset import Dataset
+from nasty_tf.data.decoded_cache import cached_load
 from nasty_tf.data.digits import load_digits
 from nasty_tf.data.image_folder import load_image_folder
 from nasty_tf.data.subset import check_fraction, stratified_fraction
@@ -40,7 +45,9 @@ __all__ = [
 ]
 
 
-def load_dataset(name: str, data_dir=None, train_fraction: float = 1.0, seed: int = 0) -> Dataset:
+def load_dataset(
+    name: str, data_dir=None, train_fraction: float = 1.0, seed: int = 0, cache_dir=None
+) -> Dataset:
     """Loads a dataset by name, optionally keeping a stratified fraction of its training split.
 
     Args:
@@ -52,13 +59,17 @@ def load_dataset(name: str, data_dir=None, train_fraction: float = 1.0, seed: in
             always whole. The dataset's mean/std stay those of the full training split, so
             every fraction feeds the network the same normalisation.
         seed: seed of the training-subset choice.
+        cache_dir: for `image_folder` and `tiny_imagenet`, a directory where the decoded
+            images are kept as memory-mapped files (`decoded_cache`); None decodes into memory.
+            A training fraction below 1 is then copied into memory.
 
     Returns:
         The `Dataset`.
 
     Raises:
-        InputError: unknown name, missing or bad `data_dir`, bad `train_fraction`, or any
-            problem the source reports.
+        InputError: unknown name, missing or bad `data_dir`, bad `train_fraction`, a
+            `cache_dir` for a source that has no files to decode, or any problem the source
+            reports.
 
     Example:
         >>> ds = load_dataset("digits", train_fraction=0.5)
@@ -71,12 +82,22 @@ def load_dataset(name: str, data_dir=None, train_fraction: float = 1.0, seed: in
     check_fraction(train_fraction)
     if name in _NEEDS_DATA_DIR and (data_dir is None or not os.fspath(data_dir)):
         raise InputError(f"--data_dir is required for --dataset={name}")
+    if cache_dir and name not in _NEEDS_DATA_DIR:
+        raise InputError(
+            f"--data_cache_dir applies to the file sources ({', '.join(_NEEDS_DATA_DIR)}), "
+            f"not to --dataset={name}"
+        )
     if name == "digits":
         dataset = load_digits()
-    elif name == "image_folder":
-        dataset = load_image_folder(data_dir)
-    elif name == "tiny_imagenet":
-        dataset = load_tiny_imagenet(data_dir)
+    elif name in _NEEDS_DATA_DIR:
+        loader = load_image_folder if name == "image_folder" else load_tiny_imagenet
+        data_dir = os.fspath(data_dir)
+        if cache_dir:
+            dataset = cached_load(
+                os.fspath(cache_dir), name, data_dir, lambda allocate: loader(data_dir, allocate)
+            )
+        else:
+            dataset = loader(data_dir)
     else:
         dataset = load_tfds(name, data_dir)
     if train_fraction < 1.0:

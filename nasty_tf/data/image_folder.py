@@ -246,14 +246,24 @@ def _decode(data: bytes, shown: str) -> np.ndarray:
         raise InputError(f"--data_dir: cannot decode image {shown}: {_one_line(e)}") from e
 
 
+def in_memory(name: str, shape, dtype) -> np.ndarray:
+    """The default `allocate` of the loaders: a plain array (`decoded_cache` passes files)."""
+    del name
+    return np.empty(shape, dtype)
+
+
 def _decode_split(
-    classes: Dict[str, List[_File]], class_names: Tuple[str, ...], reference: list
+    split: str,
+    classes: Dict[str, List[_File]],
+    class_names: Tuple[str, ...],
+    reference: list,
+    allocate: Callable = in_memory,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Decodes one split into a preallocated uint8 array; `reference` holds the first image's
     shape and name, shared across splits so that train and test must agree too."""
     count = sum(len(classes[name]) for name in class_names)
     images = None
-    labels = np.empty(count, np.int32)
+    labels = allocate(f"y_{split}", (count,), np.int32)
     i = 0
     for label, name in enumerate(class_names):
         for _, shown, read in classes[name]:
@@ -267,14 +277,14 @@ def _decode_split(
                     f"{reference[1]} is {rw}x{rh}; all images must share one size"
                 )
             if images is None:
-                images = np.empty((count,) + reference[0], np.uint8)
+                images = allocate(f"x_{split}", (count,) + reference[0], np.uint8)
             images[i] = array
             labels[i] = label
             i += 1
     return images, labels
 
 
-def load_image_folder(path) -> Dataset:
+def load_image_folder(path, allocate: Callable = in_memory) -> Dataset:
     """Loads an image-folder dataset from a directory or an archive.
 
     Args:
@@ -282,6 +292,9 @@ def load_image_folder(path) -> Dataset:
             laid out as `train/<class>/<image>` and `test/<class>/<image>` (optionally inside
             one wrapping folder). Entries outside `train/` and `test/` (e.g. a `val/` split or
             a README) and hidden files are ignored.
+        allocate: `allocate(name, shape, dtype)` returns the array that `name`
+            ("x_train", "y_train", "x_test", "y_test") is decoded into; `decoded_cache`
+            passes memory-mapped files.
 
     Returns:
         A `Dataset` named `"image_folder"`: RGB uint8 images, labels from the sorted class
@@ -306,8 +319,8 @@ def load_image_folder(path) -> Dataset:
     layout = _layout(path, dirs, files)
     class_names = tuple(sorted(layout["train"]))
     reference: list = []
-    x_train, y_train = _decode_split(layout["train"], class_names, reference)
-    x_test, y_test = _decode_split(layout["test"], class_names, reference)
+    x_train, y_train = _decode_split("train", layout["train"], class_names, reference, allocate)
+    x_test, y_test = _decode_split("test", layout["test"], class_names, reference, allocate)
     mean, std = channel_mean_std(x_train)
     return Dataset(
         name="image_folder",

@@ -17,12 +17,12 @@ wrong ends in one `InputError` line naming the file.
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 
 from nasty_tf.data.dataset import Dataset
-from nasty_tf.data.image_folder import _decode, _is_junk, _list_entries
+from nasty_tf.data.image_folder import _decode, _is_junk, _list_entries, in_memory
 from nasty_tf.errors import InputError
 
 # The reference's normalisation for Tiny-ImageNet (DESIGN.md section 2), not computed here:
@@ -141,11 +141,13 @@ def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
     return entries
 
 
-def _decode_all(entries: List[Tuple[tuple, int]]) -> Tuple[np.ndarray, np.ndarray]:
+def _decode_all(
+    split: str, entries: List[Tuple[tuple, int]], allocate: Callable
+) -> Tuple[np.ndarray, np.ndarray]:
     # Preallocated: 100,000 images are 1.2 GB as uint8, and a list of arrays stacked at the
     # end would need twice that.
-    images = np.empty((len(entries),) + IMAGE_SHAPE, np.uint8)
-    labels = np.empty(len(entries), np.int32)
+    images = allocate(f"x_{split}", (len(entries),) + IMAGE_SHAPE, np.uint8)
+    labels = allocate(f"y_{split}", (len(entries),), np.int32)
     for i, ((_, shown, read), label) in enumerate(entries):
         array = _decode(read(), shown)
         if array.shape != IMAGE_SHAPE:
@@ -158,12 +160,13 @@ def _decode_all(entries: List[Tuple[tuple, int]]) -> Tuple[np.ndarray, np.ndarra
     return images, labels
 
 
-def load_tiny_imagenet(path) -> Dataset:
+def load_tiny_imagenet(path, allocate: Callable = in_memory) -> Dataset:
     """Loads Tiny-ImageNet from `tiny-imagenet-200.zip` or the extracted folder.
 
     Args:
         path: the official zip (tar archives work too), the extracted `tiny-imagenet-200/`
             folder, or a folder that holds it.
+        allocate: as in `image_folder.load_image_folder`.
 
     Returns:
         A `Dataset` named `"tiny_imagenet"`: uint8 64x64x3 images, labels in `wnids.txt`
@@ -189,8 +192,8 @@ def load_tiny_imagenet(path) -> Dataset:
     # 100,000-image decode first.
     train_entries = _train_entries(path, files, root, wnids)
     val_entries = _val_entries(path, files, root, wnids)
-    x_train, y_train = _decode_all(train_entries)
-    x_test, y_test = _decode_all(val_entries)
+    x_train, y_train = _decode_all("train", train_entries, allocate)
+    x_test, y_test = _decode_all("test", val_entries, allocate)
     return Dataset(
         name="tiny_imagenet",
         x_train=x_train,

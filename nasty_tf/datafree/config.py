@@ -31,6 +31,7 @@ class DataFreeConfig:
         arch: the student's architecture (Table 5: resnet18).
         dataset, data_dir: the dataset whose *test split* measures the student and the
             teacher; its training split is never used.
+        data_cache_dir: where file sources keep their decoded images (`TrainConfig`).
         epochs: DAFL: epochs of `steps_per_epoch` steps (authors 2000); DeepInversion: KD
             epochs over the synthesised images (default 200). None: the method's default.
         batch_size: DAFL: generated images per step (authors 1024); DeepInversion: images
@@ -59,6 +60,7 @@ class DataFreeConfig:
     arch: str = "resnet18"
     dataset: str = "cifar10"
     data_dir: str | None = None
+    data_cache_dir: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     seed: int = 0

@@ -54,6 +54,7 @@ def _run_config(config):
     fields = dataclasses.asdict(config)
     fields.pop("output_dir")
     fields.pop("verbose")
+    fields.pop("data_cache_dir")  # where the decoded images are kept changes no result
     return {"kind": "datafree", **fields}
 
 
@@ -205,7 +206,9 @@ def run_datafree(config, dataset=None, on_finished="error"):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     if dataset is None:
-        dataset = data_lib.load_dataset(config.dataset, data_dir=config.data_dir, seed=config.seed)
+        dataset = data_lib.load_dataset(
+            config.dataset, data_dir=config.data_dir, seed=config.seed, cache_dir=config.data_cache_dir
+        )
     teacher = load_network(config.teacher, "--teacher", dataset)
     space = PixelSpace(teacher)
     keras.utils.set_random_seed(config.seed)

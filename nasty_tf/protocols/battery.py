@@ -103,7 +103,11 @@ def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, 
         # The subset is drawn with the protocol's seed: every student seed sees the same images.
         if fraction not in datasets:
             datasets[fraction] = load_dataset(
-                settings.dataset, data_dir=settings.data_dir, train_fraction=fraction, seed=settings.seed
+                settings.dataset,
+                data_dir=settings.data_dir,
+                train_fraction=fraction,
+                seed=settings.seed,
+                cache_dir=settings.data_cache_dir,
             )
         return datasets[fraction]
 

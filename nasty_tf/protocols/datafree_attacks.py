@@ -50,6 +50,7 @@ def run_datafree_attacks(settings, methods, student_arch, teacher_files, dataset
                 arch=student_arch,
                 dataset=settings.dataset,
                 data_dir=settings.data_dir,
+                data_cache_dir=settings.data_cache_dir,
                 seed=settings.seed,
                 verbose=settings.verbose,
                 **settings.datafree_options.get(method, {}),

@@ -71,6 +71,7 @@ class TeacherStudentSettings:
     kd_temperature: float
     student_seeds: tuple = (0,)
     data_dir: str | None = None
+    data_cache_dir: str | None = None
     train_fraction: float = 1.0
     seed: int = 0
     augment: bool = True
@@ -154,6 +155,7 @@ def _train_config(settings, stage, output_dir, seed):
     return TrainConfig(
         dataset=settings.dataset,
         data_dir=settings.data_dir,
+        data_cache_dir=settings.data_cache_dir,
         train_fraction=settings.train_fraction,
         arch=stage.arch,
         epochs=stage.epochs,

@@ -17,6 +17,8 @@ class TrainConfig:
     Attributes:
         dataset: a name from `nasty_tf.data.DATASETS`.
         data_dir: dataset location (`image_folder`: directory or archive; TFDS: its data_dir).
+        data_cache_dir: where `image_folder` and `tiny_imagenet` keep their decoded images
+            (memory-mapped, `nasty_tf.data.decoded_cache`); None decodes into memory.
         train_fraction: stratified fraction of the training split to keep, in (0, 1].
         arch: a name from `nasty_tf.models.available_models()`.
         epochs: number of passes over the training split.
@@ -45,6 +47,7 @@ class TrainConfig:
 
     dataset: str = "digits"
     data_dir: str | None = None
+    data_cache_dir: str | None = None
     train_fraction: float = 1.0
     arch: str = "cnn"
     epochs: int = 10

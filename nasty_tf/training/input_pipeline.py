@@ -13,9 +13,14 @@ So the jobs feed `fit` and `predict` these pipelines instead: a seeded per-epoch
 the indices (the arrays are not copied into a shuffle buffer), batches gathered from the
 arrays, `prefetch(1)`, autotuning off. On JAX Keras iterates numpy arrays itself (no tf.data),
 so there the arrays are passed as they are.
+
+Memory-mapped images (`--data_cache_dir`, `nasty_tf.data.decoded_cache`) are not copied into a
+tensor: each batch is read from the mapped file inside the pipeline (`tf.numpy_function`), so
+only the batches in flight are in memory.
 """
 
 import keras
+import numpy as np
 
 
 def _without_autotune(dataset):
@@ -32,19 +37,50 @@ def batches(images, labels=None, *, batch_size, shuffle_seed=None):
     import tensorflow as tf
 
     count = len(images)
-    images = tf.convert_to_tensor(images)
-    labels = None if labels is None else tf.convert_to_tensor(labels)
     indices = tf.data.Dataset.range(count)
     if shuffle_seed is not None:
         indices = indices.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
+    gather = _gather_mapped(images, labels) if isinstance(images, np.memmap) else _gather_tensors(images, labels)
+    dataset = indices.batch(batch_size).map(gather).prefetch(1)
+    return _without_autotune(dataset)
+
+
+def _gather_tensors(images, labels):
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images)
+    labels = None if labels is None else tf.convert_to_tensor(labels)
 
     def gather(batch_indices):
         if labels is None:
             return tf.gather(images, batch_indices)
         return tf.gather(images, batch_indices), tf.gather(labels, batch_indices)
 
-    dataset = indices.batch(batch_size).map(gather).prefetch(1)
-    return _without_autotune(dataset)
+    return gather
+
+
+def _gather_mapped(images, labels):
+    """Reads each batch from the memory-mapped file (the labels are small: gathered in TF)."""
+    import tensorflow as tf
+
+    labels = None if labels is None else tf.convert_to_tensor(labels)
+    batch_shape = (None,) + images.shape[1:]
+
+    def read(batch_indices):
+        # Ascending offsets read the file forwards; `order` restores the shuffled order.
+        order = np.argsort(batch_indices)
+        batch = np.empty((len(batch_indices),) + images.shape[1:], images.dtype)
+        batch[order] = images[batch_indices[order]]
+        return batch
+
+    def gather(batch_indices):
+        batch = tf.numpy_function(read, [batch_indices], tf.as_dtype(images.dtype), stateful=False)
+        batch = tf.ensure_shape(batch, batch_shape)
+        if labels is None:
+            return batch
+        return batch, tf.gather(labels, batch_indices)
+
+    return gather
 
 
 def uses_tf_data():

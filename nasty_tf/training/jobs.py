@@ -33,7 +33,11 @@ _HISTORY_FILE = "history.csv"
 def load_data(config):
     """The dataset that `config` names, with its training fraction applied."""
     return data_lib.load_dataset(
-        config.dataset, data_dir=config.data_dir, train_fraction=config.train_fraction, seed=config.seed
+        config.dataset,
+        data_dir=config.data_dir,
+        train_fraction=config.train_fraction,
+        seed=config.seed,
+        cache_dir=config.data_cache_dir,
     )
 
 
@@ -60,9 +64,11 @@ def accuracy_percent(logits, labels):
 
 def _run_config(kind, config, **extra):
     fields = dataclasses.asdict(config)
-    # Neither changes the result: a run stays reusable when moved or rerun more quietly.
+    # None changes the result: a run stays reusable when moved, rerun more quietly, or fed
+    # from the decoded-image cache.
     fields.pop("verbose")
     fields.pop("output_dir")
+    fields.pop("data_cache_dir")
     # Nor, for BatchNorm-free networks exactly (DESIGN.md section 3), does where it runs: a
     # run may resume under another strategy. metrics.json records `strategy` and `replicas`.
     fields.pop("strategy")
