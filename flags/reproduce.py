@@ -14,6 +14,9 @@ def define_reproduce_flags():
     )
     flags.DEFINE_float("train_fraction", None, "Stratified fraction of the training split, (0, 1].")
     flags.DEFINE_integer("seed", None, "Seed of the teachers (students use --student_seeds).")
+    flags.DEFINE_string(
+        "precision", None, "Keras dtype policy of every stage: float32, mixed_bfloat16 or mixed_float16."
+    )
     flags.DEFINE_string("arch", None, "Override the teacher architecture (normal and nasty).")
     flags.DEFINE_list(
         "student_archs",

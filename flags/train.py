@@ -29,6 +29,12 @@ def define_train_flags(default_output_dir, epochs=10, optimizer="adam", learning
         "coupled: L2 added to the gradient before momentum (PyTorch, the reference); "
         "decoupled: Keras' SGD(weight_decay), w -= lr*wd*w.",
     )
+    flags.DEFINE_string(
+        "precision",
+        "float32",
+        "Keras dtype policy: float32 (the reference's), mixed_bfloat16 (GPUs, CPUs with AMX) or "
+        "mixed_float16; logits and losses stay float32.",
+    )
     flags.DEFINE_bool("augment", True, "Apply the dataset's augmentation (crop, and flip for photos).")
     define_output_flags(default_output_dir)
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch, 1 = progress bar.")

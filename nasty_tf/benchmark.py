@@ -18,7 +18,6 @@ the work done, which idle waits (such as the tf.data teardown wait that `input_p
 avoids) and a host descheduling the VM do not inflate; spin-waiting thread pools count in it.
 """
 
-import contextlib
 import dataclasses
 import datetime
 import os
@@ -39,9 +38,9 @@ from nasty_tf.training import input_pipeline
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.config import TrainConfig
 from nasty_tf.training.optimizers import make_optimizer
+from nasty_tf.training.precision import PRECISIONS, dtype_policy
 
 MODES = ("normal", "nasty", "kd")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 JIT_COMPILE = ("auto", "true", "false")
 
 
@@ -129,17 +128,6 @@ class BenchmarkConfig:
                 raise InputError(
                     f"Unknown architecture {arch!r}. Available: {', '.join(models.available_models())}"
                 )
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Sets Keras' global dtype policy for the block, and restores the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def machine():

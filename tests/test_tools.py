@@ -120,6 +120,8 @@ BAD_INPUTS = [
     ("train", ["--dataset=image_folder", "--data_dir={root}/noclasses.zip"], ["noclasses.zip"]),
     ("train", ["--dataset=cifar10", "--data_dir={root}/empty"], ["cifar10"]),
     ("train", ["--data_cache_dir={root}/cache"], ["--data_cache_dir", "digits"]),
+    ("train", ["--precision=float8"], ["--precision", "float8"]),
+    ("reproduce", ["--precision=float8"], ["--precision", "float8"]),
     ("train_nasty", ["--adversary={root}/missing.keras"], ["--adversary", "missing.keras"]),
     ("train_nasty", ["--adversary={root}/corrupt.keras"], ["--adversary", "corrupt.keras"]),
     ("train_nasty", ["--adversary={root}/seven.keras"], ["--adversary", "7 classes"]),

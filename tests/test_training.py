@@ -135,6 +135,7 @@ def test_divergence_stops_with_a_clear_error(tmp_path, digits):
         (dict(train_fraction=1.5), r"--train_fraction must be in \(0, 1\]"),
         (dict(learning_rate=-1.0), "--learning_rate must be > 0"),
         (dict(optimizer="rmsprop"), "--optimizer must be one of"),
+        (dict(precision="float8"), "--precision must be one of float32, mixed_bfloat16, mixed_float16"),
     ],
 )
 def test_bad_train_config_is_rejected(changes, message):

@@ -52,6 +52,7 @@ def train_config(flag_values, **overrides):
         output_dir=flag_values.output_dir,
         verbose=flag_values.verbose,
         strategy=flag_values.strategy,
+        precision=flag_values.precision,
     )
     fields.update(overrides)
     return TrainConfig(**fields)

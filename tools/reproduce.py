@@ -58,7 +58,7 @@ def settings_from_flags(protocol):
         for key in (
             "dataset", "data_dir", "data_cache_dir", "train_fraction", "seed", "omega", "temperature", "alpha",
             "kd_temperature", "verbose", "normal_teacher", "nasty_teacher", "figures",
-            "weight_decay_mode", "strategy",
+            "weight_decay_mode", "strategy", "precision",
         )
         if getattr(FLAGS, key) is not None
     }

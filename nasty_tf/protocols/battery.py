@@ -67,11 +67,8 @@ def check_sweeps(sweeps):
 
 
 def canonical_config(route, config, kd=None):
-    """The run's full config as a JSON-ready dict (where it is written and how loudly excluded)."""
-    fields = dataclasses.asdict(config)
-    for key in ("output_dir", "verbose", "strategy"):
-        fields.pop(key, None)
-    return {"route": route, **fields, "kd": dataclasses.asdict(kd) if kd is not None else None}
+    """The run's config as a JSON-ready dict, its result-deciding fields only (`TrainConfig.identity`)."""
+    return {"route": route, **config.identity(), "kd": dataclasses.asdict(kd) if kd is not None else None}
 
 
 def run_key(route, config, kd=None):

@@ -93,6 +93,8 @@ class TeacherStudentSettings:
     weight_decay_mode: str = "coupled"
     # Where every stage trains (`nasty_tf.distribute.STRATEGIES`); not part of any run's key.
     strategy: str = "auto"
+    # Every stage's Keras dtype policy (`nasty_tf.training.precision`); float32 is the reference's.
+    precision: str = "float32"
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -157,6 +159,7 @@ def _train_config(settings, stage, output_dir, seed):
         data_dir=settings.data_dir,
         data_cache_dir=settings.data_cache_dir,
         train_fraction=settings.train_fraction,
+        precision=settings.precision,
         arch=stage.arch,
         epochs=stage.epochs,
         batch_size=stage.batch_size,

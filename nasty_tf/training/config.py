@@ -4,6 +4,7 @@ import dataclasses
 
 from nasty_tf.distribute import check_strategy
 from nasty_tf.errors import InputError
+from nasty_tf.training.precision import check_precision
 
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine", "step", "multistep")
@@ -43,6 +44,9 @@ class TrainConfig:
         verbose: Keras verbosity; 2 prints one line per epoch without per-batch host syncs.
         strategy: where it runs, one of `nasty_tf.distribute.STRATEGIES` ("auto",
             "one_device", "mirrored", "multi_worker"; TensorFlow only but "auto").
+        precision: the Keras dtype policy of the networks, one of
+            `nasty_tf.training.precision.PRECISIONS`: "float32" (the reference's),
+            "mixed_bfloat16" or "mixed_float16"; the loaded teacher or adversary runs at it too.
     """
 
     dataset: str = "digits"
@@ -64,6 +68,7 @@ class TrainConfig:
     output_dir: str = "runs/train"
     verbose: int = 2
     strategy: str = "auto"
+    precision: str = "float32"
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -89,9 +94,26 @@ class TrainConfig:
             )
         _check_milestones(self)
         check_strategy(self.strategy)
+        check_precision(self.precision)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def identity(self):
+        """The fields that decide a run's result, as a dict: what a finished run is matched on.
+
+        Left out: where it writes and how loudly, where the decoded images are cached, and
+        where it runs (for BatchNorm-free networks exactly, DESIGN.md section 3: a run may
+        resume under another strategy; metrics.json records `strategy` and `replicas`). A
+        float32 run also leaves out its precision, so that it keeps the identity it had before
+        runs had one and the runs (and protocol caches) made then stay reusable.
+        """
+        fields = dataclasses.asdict(self)
+        for name in ("output_dir", "verbose", "data_cache_dir", "strategy"):
+            fields.pop(name)
+        if fields["precision"] == "float32":
+            fields.pop("precision")
+        return fields
 
 
 def _check_milestones(config):

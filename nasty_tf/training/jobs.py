@@ -20,7 +20,7 @@ from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
 from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.nasty_teacher import NastyTeacher
-from nasty_tf.training import input_pipeline, multi_worker
+from nasty_tf.training import input_pipeline, multi_worker, precision
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
 from nasty_tf.training.checkpoints import load_network
@@ -63,16 +63,7 @@ def accuracy_percent(logits, labels):
 
 
 def _run_config(kind, config, **extra):
-    fields = dataclasses.asdict(config)
-    # None changes the result: a run stays reusable when moved, rerun more quietly, or fed
-    # from the decoded-image cache.
-    fields.pop("verbose")
-    fields.pop("output_dir")
-    fields.pop("data_cache_dir")
-    # Nor, for BatchNorm-free networks exactly (DESIGN.md section 3), does where it runs: a
-    # run may resume under another strategy. metrics.json records `strategy` and `replicas`.
-    fields.pop("strategy")
-    return {"kind": kind, **fields, **extra}
+    return {"kind": kind, **config.identity(), **extra}
 
 
 def _new_network(config, dataset):
@@ -189,6 +180,7 @@ def _finish(run_dir, network, dataset, config, seconds, strategy, **extra):
         "config": run_dir.config,
         "strategy": config.strategy,
         "replicas": strategy.num_replicas_in_sync,
+        "precision": config.precision,
         **extra,
     }
     run_dir.finish(network, metrics)
@@ -211,7 +203,8 @@ def train(config, dataset=None, on_finished="error"):
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)
     run_dir.prepare()
-    with strategy.scope():  # networks, optimizer and metrics are created in it
+    # Networks, optimizer and metrics are created in the strategy's scope, under the policy.
+    with strategy.scope(), precision.dtype_policy(config.precision):
         network = _new_network(config, dataset)
         trainer = AugmentedClassifier(network, _augmenter(config, dataset))
         seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate", strategy)
@@ -236,8 +229,10 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)
-    with strategy.scope():  # both networks, optimizer and metrics are created in it
-        adversary = load_network(nasty.adversary, "--adversary", dataset)
+    with strategy.scope(), precision.dtype_policy(config.precision):  # as in `train`
+        adversary = precision.match_precision(
+            load_network(nasty.adversary, "--adversary", dataset), config.precision
+        )
         run_dir.prepare()
         network = _new_network(config, dataset)
         trainer = NastyTeacher(
@@ -276,8 +271,8 @@ def distill(config, kd, dataset=None, on_finished="error"):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)
-    with strategy.scope():  # both networks, optimizer and metrics are created in it
-        teacher = load_network(kd.teacher, "--teacher", dataset)
+    with strategy.scope(), precision.dtype_policy(config.precision):  # as in `train`
+        teacher = precision.match_precision(load_network(kd.teacher, "--teacher", dataset), config.precision)
         run_dir.prepare()
         student = _new_network(config, dataset)
         trainer = KnowledgeDistiller(
