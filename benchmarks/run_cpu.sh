@@ -4,11 +4,13 @@
 #
 #   bash benchmarks/run_cpu.sh                 # ResNet-18, batch 128, float32, 3 rounds
 #   THREADS=1 ROUNDS=2 STEPS=3 bash benchmarks/run_cpu.sh   # both limited to one thread
+#   PRECISION=mixed_bfloat16 TORCH_PRECISION=bf16_autocast bash benchmarks/run_cpu.sh
 #
 # Environment: TORCH_PYTHON (a python with torch, default /work/bench-venv/bin/python),
 # PYTHON (the project's, default .venv/bin/python), ROUNDS, STEPS, WARMUP, REPEATS, BATCH,
-# ARCH, THREADS (0: each framework's default, 2 threads on 2 cores; N: torch.set_num_threads(N)
-# and TensorFlow's inter- and intra-op pools of N), NICE (e.g. -10 to run both at a higher
+# ARCH, PRECISION (ours: float32, mixed_bfloat16 or mixed_float16), TORCH_PRECISION
+# (float32 or bf16_autocast), THREADS (0: each framework's default, 2 threads on 2 cores;
+# N: torch.set_num_threads(N) and TensorFlow's inter- and intra-op pools of N), NICE (e.g. -10 to run both at a higher
 # priority than other work on a shared machine), OUT (where the JSON lines go, default
 # runs/bench/cpu-<date>.jsonl). Extra arguments go to tools.benchmark.
 set -euo pipefail
@@ -22,6 +24,8 @@ REPEATS=${REPEATS:-3}
 BATCH=${BATCH:-128}
 ARCH=${ARCH:-resnet18}
 THREADS=${THREADS:-0}
+PRECISION=${PRECISION:-float32}
+TORCH_PRECISION=${TORCH_PRECISION:-float32}
 NICE=${NICE:-0}
 OUT=${OUT:-runs/bench/cpu-$(date -u +%Y%m%dT%H%M%S).jsonl}
 mkdir -p "$(dirname "$OUT")"
@@ -35,9 +39,9 @@ fi
 echo "# $(date -u) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) x$(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for round in $(seq "$ROUNDS"); do
   echo "# round $round/$ROUNDS: pytorch (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  nice -n "$NICE" "$TORCH_PYTHON" benchmarks/pytorch_reference.py "${COMMON[@]}" "${TORCH_THREADS[@]}" | tee -a "$OUT"
+  nice -n "$NICE" "$TORCH_PYTHON" benchmarks/pytorch_reference.py "${COMMON[@]}" --precision="$TORCH_PRECISION" "${TORCH_THREADS[@]}" | tee -a "$OUT"
   echo "# round $round/$ROUNDS: ours (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-  TF_CPP_MIN_LOG_LEVEL=3 nice -n "$NICE" "$PYTHON" -m tools.benchmark "${COMMON[@]}" --precision=float32 \
+  TF_CPP_MIN_LOG_LEVEL=3 nice -n "$NICE" "$PYTHON" -m tools.benchmark "${COMMON[@]}" --precision="$PRECISION" \
     "${OUR_THREADS[@]}" "$@" 2>/dev/null | tee -a "$OUT"
 done
 "$PYTHON" - "$OUT" <<'PY'
