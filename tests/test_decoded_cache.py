@@ -150,6 +150,9 @@ def test_bad_cache_arguments(tmp_path):
         load_dataset("image_folder", data_dir=str(source), cache_dir=str(blocker))
     with pytest.raises(InputError, match="--data_dir: no such file or directory"):
         load_dataset("image_folder", data_dir=str(tmp_path / "missing"), cache_dir=str(tmp_path / "c"))
+    os.symlink(tmp_path / "nowhere.png", source / "train" / "ant" / "dangling.png")
+    with pytest.raises(InputError, match="--data_dir: cannot read .*dangling.png"):
+        load_dataset("image_folder", data_dir=str(source), cache_dir=str(tmp_path / "c"))
 
 
 def test_the_tf_data_pipeline_reads_mapped_images_batch_by_batch(tmp_path):

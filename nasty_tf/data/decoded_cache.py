@@ -124,7 +124,7 @@ def cached_load(
     Args:
         cache_dir: the cache directory (created if missing).
         source: the source's name, e.g. `"image_folder"`.
-        path: the source's file or folder (checked to exist by the caller's loader).
+        path: the source's file or folder.
         decode: the source's loader, called as `decode(allocate)` where
             `allocate(name, shape, dtype)` returns the array to fill for `name` (one of
             `ARRAYS`); it returns the `Dataset` built on those arrays.
@@ -133,13 +133,18 @@ def cached_load(
         A `Dataset` whose images are read-only memory-mapped arrays.
 
     Raises:
-        InputError: the cache directory cannot be written, or an entry is corrupt.
+        InputError: `path` is missing or unreadable, the cache directory cannot be written,
+            or an entry is corrupt.
     """
     if not os.path.exists(path):
         raise InputError(f"--data_dir: no such file or directory: '{path}'")
+    try:
+        current_fingerprint = fingerprint(path)
+    except OSError as e:  # e.g. a dangling link inside the folder
+        raise InputError(f"--data_dir: cannot read '{path}': {' '.join(str(e).split())}") from e
     directory = entry_dir(cache_dir, source, path)
     current = {"format": FORMAT_VERSION, "source": source, "path": os.path.abspath(path),
-               "fingerprint": fingerprint(path)}
+               "fingerprint": current_fingerprint}
     manifest = _read_manifest(directory)
     if manifest is not None and all(manifest.get(k) == v for k, v in current.items()):
         return _load_entry(directory, manifest, path)
