@@ -48,7 +48,9 @@ def define_reproduce_flags():
     flags.DEFINE_float("alpha", None, "Override alpha of the KD students (eq. 1).")
     flags.DEFINE_float("kd_temperature", None, "Override tau_s of the KD students (eq. 1).")
     flags.DEFINE_bool(
-        "figures", None, "Write logit-response and t-SNE figures (default: the protocol's, on)."
+        "figures",
+        None,
+        "Write logit-response and t-SNE figures (default: the protocol's; on but for fast_cifar10).",
     )
     for dimension, what in (
         ("kd_temperature", "KD temperatures tau_s (Fig. 4), e.g. 1,4,10,20"),

@@ -13,8 +13,9 @@ def define_train_flags(default_output_dir, epochs=10, optimizer="adam", learning
     flags.DEFINE_string(
         "lr_schedule",
         "constant",
-        "constant, cosine (to zero), step (x0.1 at 50% and 75% of the epochs) or multistep "
-        "(x--lr_decay at each of --lr_milestones).",
+        "constant, cosine (to zero), step (x0.1 at 50% and 75% of the epochs), multistep "
+        "(x--lr_decay at each of --lr_milestones) or warmup_cosine (linear from 0 over the "
+        "first 10% of the steps, then cosine to 0).",
     )
     flags.DEFINE_list(
         "lr_milestones",

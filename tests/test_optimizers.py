@@ -71,3 +71,15 @@ def test_milestones_are_validated_and_stored_as_a_tuple():
         TrainConfig(lr_decay=0.0)
     with pytest.raises(InputError, match="--weight_decay_mode must be one of"):
         TrainConfig(weight_decay_mode="adamw")
+
+
+def test_warmup_cosine_ramps_linearly_then_follows_a_cosine_to_zero():
+    config = TrainConfig(optimizer="sgd", learning_rate=0.4, epochs=10, lr_schedule="warmup_cosine")
+    schedule = learning_rate_schedule(config, steps_per_epoch=100)  # 1,000 steps, 100 of warm-up
+    rate = lambda step: float(schedule(step))  # noqa: E731
+    assert rate(0) == pytest.approx(0.0)
+    assert rate(50) == pytest.approx(0.2)
+    assert rate(100) == pytest.approx(0.4)
+    # Half-way through the 900 decay steps the cosine is at half the peak.
+    assert rate(550) == pytest.approx(0.2, rel=1e-5)
+    assert rate(1000) == pytest.approx(0.0, abs=1e-7)

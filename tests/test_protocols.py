@@ -23,7 +23,7 @@ TABLES = ("table1_cifar10", "table2_cifar100", "table3_tiny_imagenet")
 
 
 def test_registry_lists_the_paper_protocols():
-    assert set(TABLES) | {"digits_demo", "cifar10_cpu"} == set(protocols.PROTOCOLS)
+    assert set(TABLES) | {"digits_demo", "cifar10_cpu", "fast_cifar10"} == set(protocols.PROTOCOLS)
     for name in TABLES:
         module = protocols.get_protocol(name)
         assert module.NAME == name and module.DESCRIPTION and module.__doc__
@@ -179,3 +179,22 @@ def test_cifar10_cpu_reads_the_shared_copy_and_reports_its_omega_sweep(tmp_path)
     assert [entry["value"] for entry in report["owner"]["omega"]] == [0.04, settings.omega]
     assert report["owner"]["omega"][1]["teacher"]["accuracy"] == report["teachers"]["nasty"]["accuracy"]
     assert (tmp_path / "run" / "sweep_omega.png").exists()
+
+
+@pytest.mark.single_pass  # protocol wiring only
+def test_fast_cifar10_trains_every_stage_in_bfloat16(tmp_path):
+    settings = protocols.get_protocol("fast_cifar10").default_settings()
+    assert settings.precision == "mixed_bfloat16" and settings.teacher.arch == "resnet18"
+    assert settings.teacher.batch_size == 512 and settings.teacher.lr_schedule == "warmup_cosine"
+    assert [stage.arch for stage in settings.students] == ["cnn", "preresnet20", "self"]
+    tiny = settings.replace(
+        data_dir=_tiny_image_folder(tmp_path / "data"),
+        teacher=Stage("cnn", 1, batch_size=32, optimizer="sgd", learning_rate=0.05,
+                      lr_schedule="warmup_cosine"),
+        students=(Stage("cnn", 1, batch_size=32),),
+        verbose=0,
+    )
+    report = protocols.get_protocol("fast_cifar10").run(tiny, str(tmp_path / "run"))
+    assert {student["teacher"] for student in report["students"]} == {"none", "normal", "nasty"}
+    metrics = json.load(open(tmp_path / "run" / "teacher_nasty" / "metrics.json"))
+    assert metrics["precision"] == "mixed_bfloat16" and metrics["config"]["precision"] == "mixed_bfloat16"

@@ -8,6 +8,7 @@ from nasty_tf.errors import InputError
 from nasty_tf.protocols import (
     cifar10_cpu,
     digits_demo,
+    fast_cifar10,
     table1_cifar10,
     table2_cifar100,
     table3_tiny_imagenet,
@@ -15,7 +16,9 @@ from nasty_tf.protocols import (
 
 PROTOCOLS = {
     module.NAME: module
-    for module in (digits_demo, cifar10_cpu, table1_cifar10, table2_cifar100, table3_tiny_imagenet)
+    for module in (
+        digits_demo, cifar10_cpu, fast_cifar10, table1_cifar10, table2_cifar100, table3_tiny_imagenet
+    )
 }
 DEFAULT_PROTOCOL = digits_demo.NAME
 

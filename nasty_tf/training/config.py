@@ -7,7 +7,7 @@ from nasty_tf.errors import InputError
 from nasty_tf.training.precision import check_precision
 
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("constant", "cosine", "step", "multistep")
+LR_SCHEDULES = ("constant", "cosine", "step", "multistep", "warmup_cosine")
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
 
 
@@ -27,8 +27,10 @@ class TrainConfig:
         optimizer: "sgd" (momentum 0.9, PyTorch-style L2 weight decay) or "adam".
         learning_rate: initial learning rate.
         lr_schedule: "constant", "cosine" (to zero), "step" (x0.1 at 50% and 75% of the
-            epochs: the reference's 80/120-of-160 schedule, scaled), or "multistep" (times
-            `lr_decay` at each of `lr_milestones`, PyTorch's `MultiStepLR`).
+            epochs: the reference's 80/120-of-160 schedule, scaled), "multistep" (times
+            `lr_decay` at each of `lr_milestones`, PyTorch's `MultiStepLR`), or
+            "warmup_cosine" (linear from 0 over the first 10% of the steps, then cosine to
+            zero: for short large-batch runs such as `fast_cifar10`).
         lr_milestones: for "multistep": increasing fractions of `epochs` in (0, 1) where the
             rate drops, e.g. (0.3, 0.6, 0.8) for the reference's 60/120/160-of-200. Fractions,
             not epochs, so that a shortened run keeps the schedule's shape.

@@ -29,6 +29,10 @@ class ReferenceSGD(keras.optimizers.SGD):
         return {**super().get_config(), "l2": self.l2}
 
 
+# Share of a "warmup_cosine" run spent ramping the rate up from zero.
+WARMUP_FRACTION = 0.1
+
+
 def learning_rate_schedule(config, steps_per_epoch):
     """The learning rate (a float or a Keras schedule) that `config` asks for."""
     total_steps = max(1, config.epochs * steps_per_epoch)
@@ -40,6 +44,15 @@ def learning_rate_schedule(config, steps_per_epoch):
         return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
     if config.lr_schedule == "multistep":
         return _multistep(config, steps_per_epoch)
+    if config.lr_schedule == "warmup_cosine":
+        # Large batches at a high rate diverge in the first steps without the ramp.
+        warmup_steps = max(1, round(WARMUP_FRACTION * total_steps))
+        return keras.optimizers.schedules.CosineDecay(
+            0.0,
+            max(1, total_steps - warmup_steps),
+            warmup_target=config.learning_rate,
+            warmup_steps=warmup_steps,
+        )
     return config.learning_rate
 
 
