@@ -109,3 +109,11 @@ class DataFreeConfig:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def identity(self):
+        """The fields that decide the attack's result (`TrainConfig.identity`): all but where it
+        writes, how loudly, and where the decoded images are cached."""
+        fields = dataclasses.asdict(self)
+        for name in ("output_dir", "verbose", "data_cache_dir"):
+            fields.pop(name)
+        return fields

@@ -7,7 +7,6 @@ Writes to `config.output_dir` (DESIGN.md section 6): `model.keras` (the bare stu
 or overwritten through `RunDirectory`; an interrupted run starts again (no mid-run resume).
 """
 
-import dataclasses
 import math
 import os
 import time
@@ -51,11 +50,7 @@ def check_backend(method):
 
 
 def _run_config(config):
-    fields = dataclasses.asdict(config)
-    fields.pop("output_dir")
-    fields.pop("verbose")
-    fields.pop("data_cache_dir")  # where the decoded images are kept changes no result
-    return {"kind": "datafree", **fields}
+    return {"kind": "datafree", **config.identity()}
 
 
 def _student_optimizer(config, total_steps):

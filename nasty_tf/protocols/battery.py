@@ -67,7 +67,8 @@ def check_sweeps(sweeps):
 
 
 def canonical_config(route, config, kd=None):
-    """The run's config as a JSON-ready dict, its result-deciding fields only (`TrainConfig.identity`)."""
+    """The run's config (a `TrainConfig` or `DataFreeConfig`) as a JSON-ready dict: the fields
+    that decide its result only (their `identity()`)."""
     return {"route": route, **config.identity(), "kd": dataclasses.asdict(kd) if kd is not None else None}
 
 
