@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from nasty_tf.data import decoded_cache, image_folder, load_dataset
+from nasty_tf.data import image_folder, load_dataset
 from nasty_tf.errors import InputError
 from tests.test_data import _check_small_folder, _layout, _write_dir, _write_zip
 from tests.test_tiny_imagenet import _check as _check_tiny_imagenet
