@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 
 from nasty_tf import models
-from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
+from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill
 from nasty_tf.training import load_network, train, train_nasty
 from nasty_tf.training.precision import dtype_policy, match_precision
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data(TrainConfig(dataset="digits", train_fraction=0.2))
-
-
-def tiny(tmp_path, name, **changes):
-    fields = dict(dataset="digits", train_fraction=0.2, arch="cnn", epochs=1, batch_size=64, verbose=0)
-    fields.update(changes)
-    return TrainConfig(output_dir=str(tmp_path / name), **fields)
+from tests.test_training import digits, tiny  # noqa: F401  (`digits` is a fixture)
 
 
 def _compute_dtypes(network):
