@@ -38,7 +38,7 @@ from nasty_tf.training import input_pipeline
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.config import TrainConfig
 from nasty_tf.training.optimizers import make_optimizer
-from nasty_tf.training.precision import PRECISIONS, dtype_policy
+from nasty_tf.training.precision import check_precision, dtype_policy
 
 MODES = ("normal", "nasty", "kd")
 JIT_COMPILE = ("auto", "true", "false")
@@ -67,8 +67,8 @@ class BenchmarkConfig:
         steps: timed steps per repeat (one `fit` call).
         warmup_steps: untimed steps run first (after compilation), at least 1.
         repeats: timed repeats per mode; the median is reported.
-        precision: the Keras dtype policy, one of `PRECISIONS`; the global policy is restored
-            afterwards.
+        precision: the Keras dtype policy, one of `nasty_tf.training.precision.PRECISIONS`;
+            the global policy is restored afterwards.
         jit_compile: "auto" (what real runs use: XLA on JAX, none on a CPU-only TensorFlow),
             "true" or "false".
         steps_per_execution: `compile(steps_per_execution=...)`.
@@ -105,10 +105,7 @@ class BenchmarkConfig:
                 raise InputError(f"--{name} must be an integer >= 1. Received: {value!r}")
         _check_list("mode", self.modes, MODES, "mode")
         _check_list("batch_norm", self.batch_norms, tuple(BATCH_NORM_LAYERS), "layer")
-        if self.precision not in PRECISIONS:
-            raise InputError(
-                f"--precision must be one of {', '.join(PRECISIONS)}. Received: {self.precision!r}"
-            )
+        check_precision(self.precision)
         if self.jit_compile not in JIT_COMPILE:
             raise InputError(
                 f"--jit_compile must be one of {', '.join(JIT_COMPILE)}. Received: {self.jit_compile!r}"
