@@ -1,7 +1,9 @@
 """The stealer battery's sweeps: cached per config, resumable, reported from the runs' own
 metrics, and drawn as one figure per swept dimension."""
 
+import dataclasses
 import glob
+import hashlib
 import json
 import os
 
@@ -16,24 +18,59 @@ from nasty_tf.training import DistillConfig, TrainConfig
 pytestmark = pytest.mark.single_pass
 
 
-def test_cache_keys_are_stable_for_equal_configs_and_differ_otherwise():
+def test_cache_keys_are_stable_for_equal_configs_and_differ_otherwise(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for name, contents in [("a/teacher.keras", b"one"), ("b/teacher.keras", b"one"), ("other.keras", b"two")]:
+        (tmp_path / name).write_bytes(contents)
+    teacher = str(tmp_path / "a" / "teacher.keras")
     config = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="a", verbose=0)
-    kd = DistillConfig("teacher.keras", 0.9, 4.0)
+    kd = DistillConfig(teacher, 0.9, 4.0)
     key = battery.run_key("normal", config, kd)
     assert len(key) == 12
-    # Equal configs, written elsewhere and more quietly, share a key.
+    # Equal configs, written elsewhere and more quietly, from the same teacher file moved, share a key.
     same = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="b", verbose=2)
-    assert battery.run_key("normal", same, DistillConfig("teacher.keras", 0.9, 4.0)) == key
+    moved = str(tmp_path / "b" / "teacher.keras")
+    assert battery.run_key("normal", same, DistillConfig(moved, 0.9, 4.0)) == key
     others = {
         battery.run_key("nasty", config, kd),
         battery.run_key("normal", config.replace(seed=1), kd),
         battery.run_key("normal", config.replace(train_fraction=0.5), kd),
-        battery.run_key("normal", config, DistillConfig("teacher.keras", 0.5, 4.0)),
-        battery.run_key("normal", config, DistillConfig("teacher.keras", 0.9, 2.0)),
-        battery.run_key("normal", config, DistillConfig("other.keras", 0.9, 4.0)),
+        battery.run_key("normal", config, DistillConfig(teacher, 0.5, 4.0)),
+        battery.run_key("normal", config, DistillConfig(teacher, 0.9, 2.0)),
+        battery.run_key("normal", config, DistillConfig(str(tmp_path / "other.keras"), 0.9, 4.0)),
         battery.run_key("none", config),
     }
     assert key not in others and len(others) == 7
+    with pytest.raises(InputError, match="--teacher: no such file"):
+        battery.run_key("normal", config, DistillConfig(str(tmp_path / "gone.keras")))
+
+
+def test_runs_cached_by_an_earlier_version_are_found_under_their_old_key(tmp_path):
+    teacher = tmp_path / "teacher.keras"
+    teacher.write_bytes(b"weights")
+    config = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="a", verbose=0)
+    kd = DistillConfig(str(teacher), 0.9, 4.0)
+    # Before partners were matched by contents, the key hashed the partner's path as given.
+    old_fields = {"route": "normal", **config.identity(), "kd": {"teacher": str(teacher), "alpha": 0.9, "temperature": 4.0}}
+    old_text = json.dumps(old_fields, sort_keys=True, separators=(",", ":"))
+    legacy = battery.legacy_run_key("normal", config, kd)
+    assert legacy == hashlib.sha1(old_text.encode("utf-8")).hexdigest()[:12]
+    current = battery.run_key("normal", config, kd)
+    assert legacy != current
+    parent = tmp_path / "sweeps"
+    assert battery.cached_run_dir(str(parent), "normal", config, kd) == str(parent / current)
+    (parent / legacy).mkdir(parents=True)
+    assert battery.cached_run_dir(str(parent), "normal", config, kd) == str(parent / legacy)
+    (parent / current).mkdir()
+    assert battery.cached_run_dir(str(parent), "normal", config, kd) == str(parent / current)
+    # A data-free attack's teacher is in its config, not in a partner's.
+    from nasty_tf.datafree import DataFreeConfig
+
+    attack = DataFreeConfig(method="deepinversion", teacher=str(teacher), arch="cnn", dataset="digits")
+    settings = {k: v for k, v in dataclasses.asdict(attack).items() if k not in ("output_dir", "verbose", "data_cache_dir")}
+    old_text = json.dumps({"route": "nasty", **settings, "kd": None}, sort_keys=True, separators=(",", ":"))
+    assert battery.legacy_run_key("nasty", attack) == hashlib.sha1(old_text.encode("utf-8")).hexdigest()[:12]
 
 
 def test_bad_sweeps_are_refused():
@@ -154,11 +191,15 @@ def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(
     markdown = (tmp_path / "report.md").read_text()
     assert "Sweep of omega (Fig. 3)" in markdown and "| cnn(preresnet20) |" in markdown
 
-    # A second call trains nothing: every run is found by its key.
-    mtimes = {path: os.path.getmtime(path) for path in runs}
-    again = teacher_student.run("digits_demo", settings, str(tmp_path))
-    assert {path: os.path.getmtime(path) for path in runs} == mtimes
+    # Moved elsewhere, a second call trains nothing: every run is found by its key, and its
+    # partners (adversaries, teachers) are matched on their files' contents, not their paths.
+    mtimes = {os.path.relpath(path, tmp_path): os.path.getmtime(path) for path in runs}
+    moved = tmp_path.with_name(tmp_path.name + "-moved")
+    os.rename(tmp_path, moved)
+    again = teacher_student.run("digits_demo", settings, str(moved))
+    assert {path: os.path.getmtime(moved / path) for path in mtimes} == mtimes
     assert again["owner"] == json.loads(json.dumps(report["owner"]))
+    assert again["students"] == json.loads(json.dumps(report["students"]))
 
 
 def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(given_teachers, tmp_path):

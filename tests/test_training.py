@@ -1,7 +1,9 @@
 """The training jobs on tiny digits settings: outputs, resumption, refusals, divergence."""
 
+import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from nasty_tf.errors import TrainingDiverged
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
 from nasty_tf.training import load_network, train, train_nasty
 from nasty_tf.training.optimizers import ReferenceSGD
+from nasty_tf.training.run_directory import same_run
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +72,45 @@ def test_nasty_and_kd_runs_record_their_partner(normal_run, digits, tmp_path):
         tiny(tmp_path, "student"), DistillConfig(os.path.join(tmp_path, "nasty", "model.keras")), digits
     )
     assert student["teacher_accuracy"] == pytest.approx(nasty["accuracy"])
+
+
+def test_runs_match_their_partner_by_its_contents_not_its_path(normal_run, digits, tmp_path):
+    normal_config, _ = normal_run
+    first = tmp_path / "first"
+    shutil.copytree(normal_config.output_dir, first / "teacher")
+
+    def kd(root):
+        return DistillConfig(str(root / "teacher" / "model.keras"))
+
+    student = distill(tiny(first, "student"), kd(first), digits)
+    teacher_bytes = (first / "teacher" / "model.keras").read_bytes()
+    assert student["config"]["teacher"] == kd(first).teacher  # the path, for readers
+    assert student["config"]["teacher_sha256"] == hashlib.sha256(teacher_bytes).hexdigest()
+    # The whole directory moved: the finished student is still this run.
+    moved = tmp_path / "moved"
+    os.rename(first, moved)
+    assert distill(tiny(moved, "student"), kd(moved), digits, on_finished="reuse") == student
+    # Another network saved over the teacher's file: not the same run any more.
+    keras.utils.set_random_seed(7)
+    from nasty_tf import models
+
+    models.get_model("cnn", 10, digits.input_shape).save(kd(moved).teacher)
+    with pytest.raises(InputError, match="different config"):
+        distill(tiny(moved, "student"), kd(moved), digits, on_finished="reuse")
+
+
+def test_same_run_compares_partner_digests_and_falls_back_to_paths_for_old_runs():
+    config = {"kind": "distill", "teacher": "/a/t.keras", "teacher_sha256": "d1", "alpha": 0.9}
+    assert same_run(dict(config), config)
+    assert same_run({**config, "teacher": "/b/t.keras"}, config)  # moved
+    assert not same_run({**config, "teacher_sha256": "d2"}, config)  # replaced
+    assert not same_run({**config, "alpha": 0.5}, config)
+    # Written before runs recorded digests: matched on the path, as then.
+    old = {"kind": "distill", "teacher": "/a/t.keras", "alpha": 0.9}
+    assert same_run(old, config)
+    assert not same_run({**old, "teacher": "/b/t.keras"}, config)
+    assert same_run({"kind": "normal", "epochs": 2}, {"kind": "normal", "epochs": 2})
+    assert not same_run({"kind": "normal", "epochs": 2}, {"kind": "normal", "epochs": 3})
 
 
 def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, digits):

@@ -9,6 +9,7 @@ when the config is made, so `metrics.json` always records the values that ran.
 import dataclasses
 
 from nasty_tf.errors import InputError
+from nasty_tf.training.checkpoints import model_file_sha256
 
 METHODS = ("dafl", "deepinversion")
 
@@ -112,8 +113,10 @@ class DataFreeConfig:
 
     def identity(self):
         """The fields that decide the attack's result (`TrainConfig.identity`): all but where it
-        writes, how loudly, and where the decoded images are cached."""
+        writes, how loudly, and where the decoded images are cached; the teacher is its file's
+        contents, not its path (`model_file_sha256`)."""
         fields = dataclasses.asdict(self)
-        for name in ("output_dir", "verbose", "data_cache_dir"):
+        for name in ("output_dir", "verbose", "data_cache_dir", "teacher"):
             fields.pop(name)
+        fields["teacher_sha256"] = model_file_sha256(self.teacher, "--teacher")
         return fields

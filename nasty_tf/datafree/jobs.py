@@ -50,7 +50,8 @@ def check_backend(method):
 
 
 def _run_config(config):
-    return {"kind": "datafree", **config.identity()}
+    # The teacher's path for readers; runs are matched on its SHA-256 (`same_run`).
+    return {"kind": "datafree", **config.identity(), "teacher": config.teacher}
 
 
 def _student_optimizer(config, total_steps):

@@ -68,14 +68,37 @@ def check_sweeps(sweeps):
 
 def canonical_config(route, config, kd=None):
     """The run's config (a `TrainConfig` or `DataFreeConfig`) as a JSON-ready dict: the fields
-    that decide its result only (their `identity()`)."""
-    return {"route": route, **config.identity(), "kd": dataclasses.asdict(kd) if kd is not None else None}
+    that decide its result only (their `identity()`; a partner file by its contents, so that a
+    moved output directory keeps its keys)."""
+    return {"route": route, **config.identity(), "kd": kd.identity() if kd is not None else None}
 
 
 def run_key(route, config, kd=None):
     """Short SHA-1 of the canonical JSON of a student run's config: its cache key."""
-    text = json.dumps(canonical_config(route, config, kd), sort_keys=True, separators=(",", ":"))
+    return _short_sha1(canonical_config(route, config, kd))
+
+
+def legacy_run_key(route, config, kd=None):
+    """The key that runs cached before partners were identified by contents had: the same
+    config with the partner's path as given (for a `DataFreeConfig`, its teacher's)."""
+    fields = canonical_config(route, config, kd)
+    if fields.pop("teacher_sha256", None) is not None:
+        fields["teacher"] = config.teacher
+    fields["kd"] = dataclasses.asdict(kd) if kd is not None else None
+    return _short_sha1(fields)
+
+
+def _short_sha1(fields):
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def cached_run_dir(parent, route, config, kd=None):
+    """`parent/<run_key>`, or `parent/<legacy_run_key>` where only that one exists (a run
+    cached by an earlier version, found where it lies instead of being trained again)."""
+    current = os.path.join(parent, run_key(route, config, kd))
+    legacy = os.path.join(parent, legacy_run_key(route, config, kd))
+    return legacy if os.path.isdir(legacy) and not os.path.exists(current) else current
 
 
 def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, on_finished, main_dirs):
@@ -128,7 +151,9 @@ def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, 
                     else:
                         kd = DistillConfig(kd.teacher, kd.alpha, value)
                     key = run_key(route, config, kd)
-                    run_dir = main_dirs.get(key) or os.path.join(output_dir, "students", "sweeps", dimension, key)
+                    run_dir = main_dirs.get(key) or cached_run_dir(
+                        os.path.join(output_dir, "students", "sweeps", dimension), route, config, kd
+                    )
                     policy = "reuse" if key in main_dirs else on_finished
                     print(
                         f"== sweep {dimension}={value:g}, seed {seed}: "

@@ -15,7 +15,7 @@ of the run's config (`battery.run_key`), so a rerun reuses finished attacks.
 import os
 
 from nasty_tf.errors import InputError
-from nasty_tf.protocols.battery import run_key
+from nasty_tf.protocols.battery import cached_run_dir
 from nasty_tf.training.run_directory import atomic_write_bytes
 
 
@@ -55,7 +55,7 @@ def run_datafree_attacks(settings, methods, student_arch, teacher_files, dataset
                 verbose=settings.verbose,
                 **settings.datafree_options.get(method, {}),
             )
-            run_dir = os.path.join(output_dir, "students", "datafree", run_key(route, config))
+            run_dir = cached_run_dir(os.path.join(output_dir, "students", "datafree"), route, config)
             print(f"== data-free {method} from the {route} teacher: student {student_arch}", flush=True)
             metrics = run_datafree(config.replace(output_dir=run_dir), dataset, on_finished)
             relative = os.path.relpath(run_dir, output_dir)
@@ -75,7 +75,7 @@ def run_datafree_attacks(settings, methods, student_arch, teacher_files, dataset
                     "settings": {
                         key: value
                         for key, value in metrics["config"].items()
-                        if key not in ("teacher", "data_dir", "kind")
+                        if key not in ("teacher", "teacher_sha256", "data_dir", "kind")
                     },
                 }
             )

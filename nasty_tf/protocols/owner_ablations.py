@@ -17,7 +17,7 @@ import os
 import statistics
 
 from nasty_tf.errors import InputError
-from nasty_tf.protocols.battery import run_key
+from nasty_tf.protocols.battery import cached_run_dir, run_key
 from nasty_tf.training import DistillConfig, NastyConfig, distill, train, train_nasty
 
 
@@ -69,11 +69,13 @@ class OwnerAblations:
         self.main_dirs = main_dirs
         self.main_nasty = main_nasty
 
-    def _cached(self, key, *parts):
-        """(directory, policy) of a cached run: the main run's directory when the key matches."""
+    def _cached(self, parts, route, config, kd=None):
+        """(directory, policy) of a cached run under `parts`: the main run's directory when the
+        key matches."""
+        key = run_key(route, config, kd)
         if key in self.main_dirs:
             return self.main_dirs[key], "reuse"
-        return os.path.join(self.output_dir, *parts, key), self.on_finished
+        return cached_run_dir(os.path.join(self.output_dir, *parts), route, config, kd), self.on_finished
 
     def _relative(self, path):
         return os.path.relpath(path, self.output_dir)
@@ -81,14 +83,14 @@ class OwnerAblations:
     def _adversary(self, arch):
         """The normal network of `arch`, trained with the teacher's schedule and seed; its file."""
         config = self.teacher_config.replace(arch=arch)
-        run_dir, policy = self._cached(run_key("normal_teacher", config), "owner", "adversaries")
+        run_dir, policy = self._cached(("owner", "adversaries"), "normal_teacher", config)
         print(f"== adversary ablation: normal {arch} (adversary)", flush=True)
         metrics = train(config.replace(output_dir=run_dir), self.dataset, policy)
         return os.path.join(run_dir, "model.keras"), metrics
 
     def _nasty_teacher(self, nasty, what):
         """A nasty teacher of the protocol's arch with `nasty` settings; (file, teacher entry)."""
-        run_dir, policy = self._cached(run_key("nasty_teacher", self.nasty_config, nasty), "owner", "nasty")
+        run_dir, policy = self._cached(("owner", "nasty"), "nasty_teacher", self.nasty_config, nasty)
         print(f"== {what}: nasty {self.nasty_config.arch}", flush=True)
         metrics = train_nasty(self.nasty_config.replace(output_dir=run_dir), nasty, self.dataset, policy)
         return os.path.join(run_dir, "model.keras"), _teacher_entry(metrics, self._relative(run_dir))
@@ -100,7 +102,7 @@ class OwnerAblations:
         for stage, seed, config in self.student_configs:
             if stage.arch not in archs:
                 continue
-            run_dir, policy = self._cached(run_key("nasty", config, kd), "students", "owner")
+            run_dir, policy = self._cached(("students", "owner"), "nasty", config, kd)
             print(f"== {what}: student {stage.arch} seed {seed}, KD from it", flush=True)
             metrics = distill(config.replace(output_dir=run_dir), kd, self.dataset, policy)
             entry = by_arch.setdefault(stage.arch, {"arch": stage.arch, "accuracies": [], "run_dirs": []})

@@ -1,11 +1,34 @@
 """Loading trained networks given by the user, with checks that fail in one clear line."""
 
+import functools
+import hashlib
 import os
 
 import keras
 
 from nasty_tf.errors import InputError
 from nasty_tf.paired_model import PairedModel
+
+
+def model_file_sha256(path, flag):
+    """The SHA-256 of a partner's `.keras` file (an adversary, a teacher).
+
+    Runs are matched on it rather than on the file's path: a moved output directory still
+    matches its finished runs, and a file replaced in place does not.
+    """
+    if not path:
+        raise InputError(f"{flag} is required")
+    if not os.path.isfile(path):
+        raise InputError(f"{flag}: no such file: {path!r}")
+    stat = os.stat(path)
+    return _file_sha256(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_sha256(real_path, size, mtime_ns):  # keyed on the stat too: a rewritten file is read again
+    del size, mtime_ns
+    with open(real_path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def load_network(path, flag, dataset=None):

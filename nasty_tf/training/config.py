@@ -4,6 +4,7 @@ import dataclasses
 
 from nasty_tf.distribute import check_strategy
 from nasty_tf.errors import InputError
+from nasty_tf.training.checkpoints import model_file_sha256
 from nasty_tf.training.precision import check_precision
 
 OPTIMIZERS = ("sgd", "adam")
@@ -149,6 +150,22 @@ class NastyConfig:
         if not self.temperature > 0:
             raise InputError(f"--temperature must be > 0. Received: {self.temperature}")
 
+    def identity(self):
+        """What decides a run from this teacher: its file's contents, not its path."""
+        return {
+            "teacher_sha256": model_file_sha256(self.teacher, "--teacher"),
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+        }
+
+    def identity(self):
+        """What decides a run against this adversary: its file's contents, not its path."""
+        return {
+            "adversary_sha256": model_file_sha256(self.adversary, "--adversary"),
+            "omega": self.omega,
+            "temperature": self.temperature,
+        }
+
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
@@ -163,3 +180,11 @@ class DistillConfig:
             raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
         if not self.temperature > 0:
             raise InputError(f"--temperature must be > 0. Received: {self.temperature}")
+
+    def identity(self):
+        """What decides a run from this teacher: its file's contents, not its path."""
+        return {
+            "teacher_sha256": model_file_sha256(self.teacher, "--teacher"),
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+        }

@@ -62,7 +62,11 @@ def accuracy_percent(logits, labels):
     return float(np.mean(np.argmax(logits, axis=-1) == labels) * 100.0)
 
 
-def _run_config(kind, config, **extra):
+def _run_config(kind, config, partner=None):
+    """What metrics.json records as the run's config: its identity and, for a run with a frozen
+    partner (`NastyConfig`, `DistillConfig`), the partner's settings: its file's path for readers
+    and its SHA-256, which is what runs are matched on (`run_directory.same_run`)."""
+    extra = {**dataclasses.asdict(partner), **partner.identity()} if partner is not None else {}
     return {"kind": kind, **config.identity(), **extra}
 
 
@@ -224,7 +228,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
         `KL(p_nasty || p_adversary)` averaged over the test split) beside `accuracy`.
     """
     run_dir = RunDirectory(
-        config.output_dir, _run_config("nasty", config, **dataclasses.asdict(nasty)), on_finished
+        config.output_dir, _run_config("nasty", config, nasty), on_finished
     )
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
@@ -266,7 +270,7 @@ def distill(config, kd, dataset=None, on_finished="error"):
         The metrics dict, with `teacher_accuracy` beside the student's `accuracy`.
     """
     run_dir = RunDirectory(
-        config.output_dir, _run_config("distill", config, **dataclasses.asdict(kd)), on_finished
+        config.output_dir, _run_config("distill", config, kd), on_finished
     )
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics

@@ -57,6 +57,29 @@ def atomic_save_model(model, path):
             os.remove(tmp_path)
 
 
+_DIGEST = "_sha256"
+
+
+def same_run(stored, config):
+    """Whether a run config read back from a run directory describes the run `config` does.
+
+    A partner file (`adversary`, `teacher`) is matched on its contents, `<name>_sha256`, and
+    not on its path, which is kept for readers only: a moved output directory still matches
+    its runs, and a file replaced in place does not. A run recorded before the digests existed
+    holds the path alone and is matched on it, as it was then.
+    """
+    partners = [key[: -len(_DIGEST)] for key in config if key.endswith(_DIGEST)]
+    if all(partner + _DIGEST in stored for partner in partners):
+        ignored = set(partners)
+    else:
+        ignored = {partner + _DIGEST for partner in partners}
+    return _without(stored, ignored) == _without(config, ignored)
+
+
+def _without(config, keys):
+    return {key: value for key, value in config.items() if key not in keys}
+
+
 class RunDirectory:
     """One training run's `--output_dir`.
 
@@ -89,7 +112,7 @@ class RunDirectory:
         if self.on_finished == "reuse":
             with open(self.metrics_path) as f:
                 metrics = json.load(f)
-            if metrics.get("config") != self.config:
+            if not same_run(metrics.get("config") or {}, self.config):
                 raise InputError(
                     f"{self.path} holds a finished run with a different config; "
                     "choose another --output_dir or pass --overwrite"
@@ -123,7 +146,7 @@ class RunDirectory:
         if not (os.path.exists(self.config_path) and os.path.isdir(self.backup_dir)):
             return False
         with open(self.config_path) as f:
-            return json.load(f) != self.config
+            return not same_run(json.load(f), self.config)
 
     def finish(self, model, metrics):
         """Saves the network, then the metrics that mark the run finished."""
