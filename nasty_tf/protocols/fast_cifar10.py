@@ -16,7 +16,8 @@ on.
 and rates are a starting point chosen from the short-schedule CIFAR-10 recipes (warm-up, cosine
 decay, batch 512), not measured. Issue 7 asks for the normal teacher at 92% or better and the
 whole protocol within 5 minutes on one H100 or H200, compilation included; the first GPU
-session measures both and tunes `epochs` and `learning_rate` here.
+session measures both (`benchmarks/run_gpu.sh` runs it, timed) and tunes `epochs` and
+`learning_rate` here.
 """
 
 from nasty_tf.protocols import teacher_student

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Issue 7's GPU checks in one call of the device machine (JAX with CUDA and PyTorch there, no
+# TensorFlow, nothing downloadable): our step (KERAS_BACKEND=jax, mixed_bfloat16, real
+# augmentation) against the PyTorch reference loop in float32 and bf16 autocast at batch 128
+# and 512, then the fast_cifar10 protocol end to end, timed. Prepare once, here:
+#
+#   mkdir -p device_data/whl && cp ../shared/data/cifar10-jpeg.tar.gz device_data/
+#   .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#       -d device_data/whl keras==3.15.1 namex==0.1.0 optree==0.20.0
+#
+# then run `bash benchmarks/run_gpu.sh` on the device with carry ["device_data"] and a
+# timeout_s of about 590 (device_data/ is ignored by git: 22 MB). The protocol's runs go under
+# runs/ on that machine: a second call on the same warm machine resumes them.
+#
+# Environment: STAGES (default "bench fast_cifar10"), BATCHES ("128 512"), STEPS (50),
+# WARMUP (10), REPEATS (3), PYTHON / TORCH_PYTHON (default python3: the device's, with torch
+# and jax), RESULTS (where logs and JSON lines go: $OUT on the device, else runs/gpu),
+# FAST_FLAGS (extra tools.reproduce flags), GPU_DRY_RUN=1 (tiny settings, to check this script on a
+# CPU host: PYTHON=.venv/bin/python TORCH_PYTHON=/work/bench-venv/bin/python).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+TORCH_PYTHON=${TORCH_PYTHON:-python3}
+STAGES=${STAGES:-bench fast_cifar10}
+BATCHES=${BATCHES:-128 512}
+STEPS=${STEPS:-50}
+WARMUP=${WARMUP:-10}
+REPEATS=${REPEATS:-3}
+RESULTS=${RESULTS:-${OUT:-runs/gpu}}
+FAST_FLAGS=${FAST_FLAGS:-}
+
+if [ "${GPU_DRY_RUN:-0}" = 1 ]; then
+  BATCHES="16"; STEPS=2; WARMUP=1; REPEATS=1
+  FAST_FLAGS="--train_fraction=0.02 --epochs=1 --student_epochs=1 --arch=cnn --student_archs=cnn --batch_size=64 --precision=float32 $FAST_FLAGS"
+fi
+mkdir -p "$RESULTS"
+export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+# Runs with the same graph (e.g. KD from the normal and from the nasty teacher) compile once.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-/tmp/jax-cache}
+if ! "$PYTHON" -c "import keras" 2>/dev/null; then
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site device_data/whl/*.whl || { echo "error: cannot install device_data/whl" >&2; exit 1; }
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 || echo "no nvidia-smi"
+  "$PYTHON" -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+  "$TORCH_PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+} 2>&1 | tee "$RESULTS/machine.txt"
+
+if [[ " $STAGES " == *" bench "* ]]; then
+  for batch in $BATCHES; do
+    COMMON=(--arch=resnet18 --batch_size="$batch" --mode=nasty,normal --steps="$STEPS"
+            --warmup_steps="$WARMUP" --repeats="$REPEATS")
+    echo "# $(date -u +%T) ours, batch $batch" >&2
+    "$PYTHON" -m tools.benchmark "${COMMON[@]}" --precision=mixed_bfloat16 2>>"$RESULTS/bench.err" \
+        | tee -a "$RESULTS/bench.jsonl"
+    for precision in float32 bf16_autocast; do
+      echo "# $(date -u +%T) pytorch $precision, batch $batch" >&2
+      "$TORCH_PYTHON" benchmarks/pytorch_reference.py "${COMMON[@]}" --precision="$precision" \
+          2>>"$RESULTS/bench.err" | tee -a "$RESULTS/bench.jsonl"
+    done
+  done
+  "$PYTHON" - "$RESULTS/bench.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+def ips(framework, mode, batch):
+    found = [r["images_per_second"] for r in rows
+             if r["framework"] == framework and r["mode"] == mode and r["batch_size"] == batch]
+    return max(found) if found else None
+for batch in sorted({r["batch_size"] for r in rows}):
+    for mode in ("nasty", "normal"):
+        ours, theirs = ips("keras", mode, batch), ips("pytorch", mode, batch)
+        if ours and theirs:
+            print(f"batch {batch} {mode}: ours {ours:.0f} img/s, faster PyTorch {theirs:.0f}: {ours / theirs:.2f}x")
+PY
+fi
+
+if [[ " $STAGES " == *" fast_cifar10 "* ]]; then
+  echo "# $(date -u +%T) fast_cifar10" >&2
+  started=$(date +%s)
+  # shellcheck disable=SC2086  # FAST_FLAGS is a list of flags
+  "$PYTHON" -m tools.reproduce --protocol=fast_cifar10 --data_dir=device_data/cifar10-jpeg.tar.gz \
+      --data_cache_dir=runs/data_cache --output_dir=runs/fast_cifar10 $FAST_FLAGS 2>&1 \
+      | grep --line-buffered -v "^I0000\|^W0000" | tee "$RESULTS/fast_cifar10.log"
+  echo "fast_cifar10: $(( $(date +%s) - started )) s end to end" | tee -a "$RESULTS/fast_cifar10.log"
+  cp runs/fast_cifar10/report.md runs/fast_cifar10/report.json "$RESULTS/" 2>/dev/null || true
+fi
