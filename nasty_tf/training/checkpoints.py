@@ -20,8 +20,11 @@ def model_file_sha256(path, flag):
         raise InputError(f"{flag} is required")
     if not os.path.isfile(path):
         raise InputError(f"{flag}: no such file: {path!r}")
-    stat = os.stat(path)
-    return _file_sha256(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    try:
+        stat = os.stat(path)
+        return _file_sha256(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    except OSError as error:
+        raise InputError(f"{flag}: cannot read {path!r}: {error.strerror}") from None
 
 
 @functools.lru_cache(maxsize=64)
