@@ -99,6 +99,18 @@ def test_runs_match_their_partner_by_its_contents_not_its_path(normal_run, digit
         distill(tiny(moved, "student"), kd(moved), digits, on_finished="reuse")
 
 
+def test_predict_logits_are_the_networks_whatever_the_last_batch(digits):
+    from nasty_tf import models
+    from nasty_tf.training.jobs import predict_logits
+
+    network = models.get_model("cnn", 10, digits.input_shape)
+    images = digits.x_test[:37]  # two batches of 16 and a last one of 5 (padded on JAX)
+    logits = predict_logits(network, images, batch_size=16)
+    assert logits.shape == (37, 10)
+    expected = keras.ops.convert_to_numpy(network(images, training=False))
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_same_run_compares_partner_digests_and_falls_back_to_paths_for_old_runs():
     config = {"kind": "distill", "teacher": "/a/t.keras", "teacher_sha256": "d1", "alpha": 0.9}
     assert same_run(dict(config), config)

@@ -43,14 +43,15 @@ def load_data(config):
 
 def predict_logits(network, images, batch_size=256):
     count = len(images)
-    distribution = keras.distribution.distribution() if keras.backend.backend() == "jax" else None
-    if distribution is not None:
-        # JAX's DataParallel splits every batch evenly across the devices: a batch size that
-        # the devices divide, and the last batch padded (the padding's logits are dropped).
-        devices = distribution.device_mesh.devices.size
-        batch_size += -batch_size % devices
-        padding = -count % batch_size
-        images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
+    if keras.backend.backend() == "jax":
+        # XLA compiles a program per batch shape: the last batch is padded (the padding's
+        # logits are dropped) so that predict compiles once. JAX's DataParallel also splits
+        # every batch evenly across the devices: a batch size that the devices divide.
+        distribution = keras.distribution.distribution()
+        if distribution is not None:
+            batch_size += -batch_size % distribution.device_mesh.devices.size
+        if padding := -count % batch_size:
+            images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
     if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
         logits = network.predict(input_pipeline.batches(images, batch_size=batch_size), verbose=0)
     else:
