@@ -29,13 +29,13 @@ def _entry(cache):
 
 def _count_decodes(monkeypatch):
     calls = []
-    original = image_folder._decode
+    original = image_folder.decode_image
 
     def counting(data, shown):
         calls.append(shown)
         return original(data, shown)
 
-    monkeypatch.setattr(image_folder, "_decode", counting)
+    monkeypatch.setattr(image_folder, "decode_image", counting)
     return calls
 
 

@@ -50,8 +50,9 @@ def _split_parts(name: str) -> _Parts:
     return tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
 
 
-def _is_junk(parts: _Parts) -> bool:
-    # Hidden entries (.DS_Store, ._AppleDouble files) and OS litter anywhere in the path.
+def is_junk(parts: _Parts) -> bool:
+    """Whether an entry's path parts hold a hidden entry (.DS_Store, ._AppleDouble files) or
+    OS litter (__MACOSX, Thumbs.db...) anywhere: such entries are skipped."""
     return any(p.startswith(".") or p in _JUNK_NAMES for p in parts)
 
 
@@ -159,7 +160,9 @@ def _list_zip(path: str) -> Tuple[Set[_Parts], List[_File]]:
     return dirs, files
 
 
-def _list_entries(path: str) -> Tuple[Set[_Parts], List[_File]]:
+def list_entries(path: str) -> Tuple[Set[_Parts], List[_File]]:
+    """The folders and files of a directory or a tar/zip archive: `(dirs, files)`, each file a
+    `(parts, shown, read)` triple (`read()` returns its bytes; `shown` names it in errors)."""
     if not os.path.exists(path):
         raise InputError(f"--data_dir: no such file or directory: '{path}'")
     if os.path.isdir(path):
@@ -229,7 +232,8 @@ def _layout(path: str, dirs: Set[_Parts], files: List[_File]) -> Dict[str, Dict[
     return layout
 
 
-def _decode(data: bytes, shown: str) -> np.ndarray:
+def decode_image(data: bytes, shown: str) -> np.ndarray:
+    """An image file's bytes as an RGB uint8 array; a file that does not decode is bad input."""
     # Imported here so that importing nasty_tf.data does not need Pillow.
     from PIL import Image
 
@@ -267,7 +271,7 @@ def _decode_split(
     i = 0
     for label, name in enumerate(class_names):
         for _, shown, read in classes[name]:
-            array = _decode(read(), shown)
+            array = decode_image(read(), shown)
             if not reference:
                 reference.extend([array.shape, shown])
             if array.shape != reference[0]:
@@ -311,10 +315,10 @@ def load_image_folder(path, allocate: Callable = in_memory) -> Dataset:
         ((50000, 32, 32, 3), ('airplane', 'automobile'))
     """
     path = os.fspath(path)
-    dirs, files = _list_entries(path)
+    dirs, files = list_entries(path)
     # Junk goes first, so that a zip's __MACOSX/ folder does not hide the wrapping folder.
-    files = [entry for entry in files if not _is_junk(entry[0])]
-    dirs = {p for p in dirs if not _is_junk(p)}
+    files = [entry for entry in files if not is_junk(entry[0])]
+    dirs = {p for p in dirs if not is_junk(p)}
     dirs, files = _strip_wrapper(dirs, files)
     layout = _layout(path, dirs, files)
     class_names = tuple(sorted(layout["train"]))

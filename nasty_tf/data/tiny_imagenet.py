@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 from nasty_tf.data.dataset import Dataset
-from nasty_tf.data.image_folder import _decode, _is_junk, _list_entries, in_memory
+from nasty_tf.data.image_folder import decode_image, in_memory, is_junk, list_entries
 from nasty_tf.errors import InputError
 
 # The reference's normalisation for Tiny-ImageNet (DESIGN.md section 2), not computed here:
@@ -149,7 +149,7 @@ def _decode_all(
     images = allocate(f"x_{split}", (len(entries),) + IMAGE_SHAPE, np.uint8)
     labels = allocate(f"y_{split}", (len(entries),), np.int32)
     for i, ((_, shown, read), label) in enumerate(entries):
-        array = _decode(read(), shown)
+        array = decode_image(read(), shown)
         if array.shape != IMAGE_SHAPE:
             height, width = array.shape[:2]
             raise InputError(
@@ -184,8 +184,8 @@ def load_tiny_imagenet(path, allocate: Callable = in_memory) -> Dataset:
         ((100000, 64, 64, 3), (10000, 64, 64, 3))
     """
     path = os.fspath(path)
-    _, listed = _list_entries(path)
-    files = {entry[0]: entry for entry in listed if not _is_junk(entry[0])}
+    _, listed = list_entries(path)
+    files = {entry[0]: entry for entry in listed if not is_junk(entry[0])}
     root = _find_root(path, files)
     wnids = _read_wnids(files[root + ("wnids.txt",)])
     # Both splits are checked before any decoding: a bad annotation file should not cost a
