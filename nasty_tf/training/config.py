@@ -151,14 +151,6 @@ class NastyConfig:
             raise InputError(f"--temperature must be > 0. Received: {self.temperature}")
 
     def identity(self):
-        """What decides a run from this teacher: its file's contents, not its path."""
-        return {
-            "teacher_sha256": model_file_sha256(self.teacher, "--teacher"),
-            "alpha": self.alpha,
-            "temperature": self.temperature,
-        }
-
-    def identity(self):
         """What decides a run against this adversary: its file's contents, not its path."""
         return {
             "adversary_sha256": model_file_sha256(self.adversary, "--adversary"),
