@@ -1,8 +1,8 @@
 """Table 1's shape in minutes on one GPU: `fast_cifar10` (issue 7).
 
 The real CIFAR-10 of `../shared/data` (the JPEG copy; on a GPU host copy it into the
-repository and pass `--data_dir`), all of it. A ResNet-18 teacher, normal and nasty (omega
-0.04, tau_A 4, as Table 1), trained for 20 epochs at batch 500 in `mixed_bfloat16` with SGD
+repository's ignored `device_data/` and pass `--data_dir`), all of it. A ResNet-18 teacher,
+normal and nasty (omega 0.04, tau_A 4, as Table 1), trained for 20 epochs at batch 500 in `mixed_bfloat16` with SGD
 (momentum 0.9, the reference's coupled L2 5e-4) at a peak rate of 0.2 on a `warmup_cosine`
 schedule; three students, each from scratch and by KD (alpha 0.9, tau_s 4) from either
 teacher: the paper's CNN (Adam 1e-3, cosine), PreResNet-20 and ResNet-18 ("Teacher Self") on
@@ -10,7 +10,7 @@ the teacher's schedule. Figures are off (t-SNE runs on the host's CPU); `--figur
 on.
 
     KERAS_BACKEND=jax python -m tools.reproduce --protocol=fast_cifar10 \\
-        --data_dir=data/cifar10-jpeg.tar.gz --data_cache_dir=data/cache
+        --data_dir=device_data/cifar10-jpeg.tar.gz --data_cache_dir=runs/data_cache
 
 **Not yet run on a GPU** (none was lent to the sessions that wrote it, 2026-11-27): the epochs
 and rates are a starting point chosen from the short-schedule CIFAR-10 recipes (warm-up, cosine
