@@ -10,16 +10,20 @@ from nasty_tf.errors import InputError
 from nasty_tf.paired_model import PairedModel
 
 
+def _require_file(path, flag):
+    if not path:
+        raise InputError(f"{flag} is required")
+    if not os.path.isfile(path):
+        raise InputError(f"{flag}: no such file: {path!r}")
+
+
 def model_file_sha256(path, flag):
     """The SHA-256 of a partner's `.keras` file (an adversary, a teacher).
 
     Runs are matched on it rather than on the file's path: a moved output directory still
     matches its finished runs, and a file replaced in place does not.
     """
-    if not path:
-        raise InputError(f"{flag} is required")
-    if not os.path.isfile(path):
-        raise InputError(f"{flag}: no such file: {path!r}")
+    _require_file(path, flag)
     try:
         stat = os.stat(path)
         return _file_sha256(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
@@ -48,10 +52,7 @@ def load_network(path, flag, dataset=None):
     Raises:
         InputError: the file is missing, unreadable, or does not fit the dataset.
     """
-    if not path:
-        raise InputError(f"{flag} is required")
-    if not os.path.isfile(path):
-        raise InputError(f"{flag}: no such file: {path!r}")
+    _require_file(path, flag)
     try:
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt or foreign file.
