@@ -10,7 +10,7 @@ import os
 import keras
 import numpy as np
 
-from nasty_tf.training.run_directory import atomic_write_bytes
+from nasty_tf.atomic_io import atomic_write_bytes
 
 
 def _pyplot():

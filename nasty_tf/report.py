@@ -7,7 +7,7 @@ import statistics
 
 import keras
 
-from nasty_tf.training.run_directory import atomic_write_json, atomic_write_text
+from nasty_tf.atomic_io import atomic_write_json, atomic_write_text
 
 ROUTES = ("none", "normal", "nasty")
 ROUTE_TITLES = {"none": "Scratch", "normal": "KD from normal", "nasty": "KD from nasty"}

@@ -39,7 +39,7 @@ import keras_tuner
 from nasty_tf.errors import InputError, TrainingDiverged
 from nasty_tf.training import jobs
 from nasty_tf.training.config import DistillConfig, NastyConfig
-from nasty_tf.training.run_directory import atomic_write_json, atomic_write_text
+from nasty_tf.atomic_io import atomic_write_json, atomic_write_text
 
 ORACLES = ("bayesian", "random")
 _PROJECT = "keras_tuner"

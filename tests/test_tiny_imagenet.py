@@ -3,7 +3,6 @@ inputs, and the "rotate_flip" augmentation recipe."""
 
 import io
 import os
-import shutil
 import zipfile
 
 import numpy as np

@@ -4,7 +4,6 @@ The binaries run as real subprocesses (`python -m tools.<name>`) from the reposi
 """
 
 import json
-import os
 import subprocess
 import sys
 import zipfile

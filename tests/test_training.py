@@ -101,7 +101,7 @@ def test_runs_match_their_partner_by_its_contents_not_its_path(normal_run, digit
 
 def test_predict_logits_are_the_networks_whatever_the_last_batch(digits):
     from nasty_tf import models
-    from nasty_tf.training.jobs import predict_logits
+    from nasty_tf.training.evaluation import predict_logits
 
     network = models.get_model("cnn", 10, digits.input_shape)
     images = digits.x_test[:37]  # two batches of 16 and a last one of 5 (padded on JAX)

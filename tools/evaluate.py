@@ -18,7 +18,7 @@ FLAGS = absl_flags.FLAGS
 def main():
     from nasty_tf import data as data_lib
     from nasty_tf import training
-    from nasty_tf.training.run_directory import atomic_write_json
+    from nasty_tf.atomic_io import atomic_write_json
 
     dataset = data_lib.load_dataset(
         FLAGS.dataset,

@@ -9,7 +9,7 @@ import io
 import numpy as np
 
 from nasty_tf.errors import InputError
-from nasty_tf.training.run_directory import atomic_write_bytes
+from nasty_tf.atomic_io import atomic_write_bytes
 
 PAD = 2  # white pixels between and around the images
 

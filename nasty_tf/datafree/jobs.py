@@ -26,7 +26,7 @@ from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.training import input_pipeline
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
 from nasty_tf.training.checkpoints import load_network
-from nasty_tf.training.jobs import accuracy_percent, predict_logits
+from nasty_tf.training.evaluation import accuracy_percent, predict_logits
 from nasty_tf.training.optimizers import ReferenceSGD
 from nasty_tf.training.run_directory import RunDirectory
 

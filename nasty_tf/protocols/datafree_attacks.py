@@ -16,7 +16,7 @@ import os
 
 from nasty_tf.errors import InputError
 from nasty_tf.protocols.battery import cached_run_dir
-from nasty_tf.training.run_directory import atomic_write_bytes
+from nasty_tf.atomic_io import atomic_write_bytes
 
 
 def check_methods(methods, options):

@@ -21,17 +21,14 @@ import math
 import os
 import time
 
-import keras
-import numpy as np
 
 from nasty_tf import figures, models
 from nasty_tf import report as report_lib
 from nasty_tf.errors import InputError
-from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.protocols import battery, datafree_attacks, owner_ablations
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
 from nasty_tf.training import load_network, train, train_nasty
-from nasty_tf.training.jobs import accuracy_percent, predict_logits
+from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 
 # A student arch that stands for the teacher's own ("Teacher Self" in the paper's tables).
 TEACHER_SELF = "self"
@@ -209,8 +206,7 @@ def _given_nasty_metrics(network, settings, dataset, normal_path):
     """Metrics of a given nasty teacher, with its adversarial KL against the normal teacher."""
     metrics, logits = _given_metrics(network, settings.nasty_teacher, dataset, settings.teacher.arch)
     normal_logits = predict_logits(load_network(normal_path, "--normal_teacher", dataset), dataset.x_test)
-    kl = tempered_kl_per_sample(logits, normal_logits, settings.temperature)
-    metrics["adversarial_kl"] = float(np.mean(keras.ops.convert_to_numpy(kl)))
+    metrics["adversarial_kl"] = adversarial_kl(logits, normal_logits, settings.temperature)
     metrics["adversary_accuracy"] = accuracy_percent(normal_logits, dataset.y_test)
     return metrics
 

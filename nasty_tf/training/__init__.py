@@ -1,7 +1,10 @@
-"""Training jobs: `train`, `train_nasty`, `distill`, `evaluate`, and their configs."""
+"""Training jobs: `train`, `train_nasty`, `distill`, `evaluate`, their configs, and the evaluation
+helpers (`predict_logits`, `accuracy_percent`, `adversarial_kl`) that the jobs, protocols and
+data-free attacks share."""
 
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.config import DistillConfig, NastyConfig, TrainConfig
+from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 from nasty_tf.training.jobs import distill, evaluate, load_data, train, train_nasty
 from nasty_tf.training.optimizers import ReferenceSGD
 
@@ -14,6 +17,9 @@ __all__ = [
     "evaluate",
     "load_data",
     "load_network",
+    "accuracy_percent",
+    "adversarial_kl",
+    "predict_logits",
     "train",
     "train_nasty",
 ]

@@ -11,16 +11,15 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from nasty_tf import data as data_lib
 from nasty_tf import models
 from nasty_tf.distribute import make_strategy, shard_evenly
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
-from nasty_tf.losses import tempered_kl_per_sample
 from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training import input_pipeline, multi_worker, precision
+from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
 from nasty_tf.training.checkpoints import load_network
@@ -39,28 +38,6 @@ def load_data(config):
         seed=config.seed,
         cache_dir=config.data_cache_dir,
     )
-
-
-def predict_logits(network, images, batch_size=256):
-    count = len(images)
-    if keras.backend.backend() == "jax":
-        # XLA compiles a program per batch shape: the last batch is padded (the padding's
-        # logits are dropped) so that predict compiles once. JAX's DataParallel also splits
-        # every batch evenly across the devices: a batch size that the devices divide.
-        distribution = keras.distribution.distribution()
-        if distribution is not None:
-            batch_size += -batch_size % distribution.device_mesh.devices.size
-        if padding := -count % batch_size:
-            images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
-    if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
-        logits = network.predict(input_pipeline.batches(images, batch_size=batch_size), verbose=0)
-    else:
-        logits = network.predict(images, batch_size=batch_size, verbose=0)
-    return np.asarray(logits, dtype=np.float32)[:count]
-
-
-def accuracy_percent(logits, labels):
-    return float(np.mean(np.argmax(logits, axis=-1) == labels) * 100.0)
 
 
 def _run_config(kind, config, partner=None):
@@ -246,7 +223,6 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
         seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate", strategy)
         adversary_logits = predict_logits(adversary, dataset.x_test)
         nasty_logits = predict_logits(network, dataset.x_test)
-        adversarial_kl = tempered_kl_per_sample(nasty_logits, adversary_logits, nasty.temperature)
         return _finish(
             run_dir,
             network,
@@ -255,7 +231,7 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
             seconds,
             strategy,
             adversary_accuracy=accuracy_percent(adversary_logits, dataset.y_test),
-            adversarial_kl=float(np.mean(keras.ops.convert_to_numpy(adversarial_kl))),
+            adversarial_kl=adversarial_kl(nasty_logits, adversary_logits, nasty.temperature),
         )
 
 

@@ -11,50 +11,8 @@ import os
 import shutil
 import tempfile
 
+from nasty_tf.atomic_io import atomic_save_model, atomic_write_json
 from nasty_tf.errors import InputError
-
-
-def _current_umask():
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
-def atomic_write_text(path, text):
-    """Writes `text` to `path` through a temporary file and a rename: never half-written."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path, payload):
-    """Writes `payload` to `path` through a temporary file and a rename: never half-written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp's 0600 would hide reports from others
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
-
-
-def atomic_write_json(path, payload):
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
-
-
-def atomic_save_model(model, path):
-    """Saves a Keras model through a temporary `.keras` file and a rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp_path = os.path.join(directory, ".tmp-" + os.path.basename(path))
-    try:
-        model.save(tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
 
 
 _DIGEST = "_sha256"

@@ -1,0 +1,38 @@
+"""Evaluation helpers shared by the jobs, the protocols and the data-free attacks: a network's
+logits on in-memory images, accuracy, and the adversarial KL a nasty teacher reached."""
+
+import keras
+import numpy as np
+
+from nasty_tf.losses import tempered_kl_per_sample
+from nasty_tf.training import input_pipeline
+
+
+def predict_logits(network, images, batch_size=256):
+    """The float32 logits of `network` on `images` (a numpy array), in order."""
+    count = len(images)
+    if keras.backend.backend() == "jax":
+        # XLA compiles a program per batch shape: the last batch is padded (the padding's
+        # logits are dropped) so that predict compiles once. JAX's DataParallel also splits
+        # every batch evenly across the devices: a batch size that the devices divide.
+        distribution = keras.distribution.distribution()
+        if distribution is not None:
+            batch_size += -batch_size % distribution.device_mesh.devices.size
+        if padding := -count % batch_size:
+            images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
+    if input_pipeline.uses_tf_data():  # not Keras' own autotuned pipeline (input_pipeline.py)
+        logits = network.predict(input_pipeline.batches(images, batch_size=batch_size), verbose=0)
+    else:
+        logits = network.predict(images, batch_size=batch_size, verbose=0)
+    return np.asarray(logits, dtype=np.float32)[:count]
+
+
+def accuracy_percent(logits, labels):
+    """Top-1 accuracy in percent."""
+    return float(np.mean(np.argmax(logits, axis=-1) == labels) * 100.0)
+
+
+def adversarial_kl(nasty_logits, adversary_logits, temperature):
+    """The mean tau_A^2-scaled `KL(p_nasty || p_adversary)` over the given logits (eq. 2's term)."""
+    per_sample = tempered_kl_per_sample(nasty_logits, adversary_logits, temperature)
+    return float(np.mean(keras.ops.convert_to_numpy(per_sample)))
