@@ -3,7 +3,9 @@
 import datetime
 import os
 import platform
+import shlex
 import statistics
+import sys
 
 import keras
 
@@ -58,6 +60,24 @@ def _machine():
     return f"{model}, {os.cpu_count()} CPUs"
 
 
+def invoking_command(argv=None):
+    """The command line that made this report, as a user would retype it.
+
+    A binary started as `python -m tools.<name>` sees its file path in `argv[0]`; it is written
+    back as the module form, and anything else (a console script, a test) as given.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if not argv:
+        return ""
+    head = argv[0]
+    parts = os.path.normpath(head).split(os.sep)
+    if len(parts) >= 2 and parts[-2] == "tools" and parts[-1].endswith(".py"):
+        head = f"python -m tools.{parts[-1][:-3]}"
+    else:
+        head = os.path.basename(head)
+    return " ".join([head, *(shlex.quote(arg) for arg in argv[1:])])
+
+
 def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None, sweeps=None,
                  owner=None, datafree=None):
     """The report dict: teachers, students averaged over seeds, every run and config.
@@ -74,6 +94,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds, figur
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": _machine(),
         "backend": keras.backend.backend(),
+        "command": invoking_command(),
         "seconds": round(seconds, 1),
         "settings": settings,
         "teachers": {
@@ -296,6 +317,7 @@ def format_markdown(report):
             f"# nasty-tf report: {report['protocol']}",
             "",
             f"{report['date']}, {report['machine']}, Keras backend {report['backend']}, "
+            f"command `{report.get('command') or 'not recorded'}`, "
             f"{report['seconds']:.0f} s wall-clock for this invocation (stages finished by an earlier "
             "one are reused, not retrained; each run's `train_seconds` is in report.json and its "
             "metrics.json).",

@@ -49,3 +49,13 @@ def test_write_report_leaves_no_temporary_files(tmp_path, capsys):
     os.umask(umask)
     assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     assert "KD from nasty" in capsys.readouterr().out
+
+
+def test_report_records_the_command_in_the_form_a_user_retypes():
+    from nasty_tf.report import invoking_command
+
+    assert (
+        invoking_command(["/x/tools/reproduce.py", "--protocol=cifar10_cpu", "--data_dir=a b"])
+        == "python -m tools.reproduce --protocol=cifar10_cpu '--data_dir=a b'"
+    )
+    assert invoking_command(["/venv/bin/nasty-tf-reproduce", "--seed=1"]) == "nasty-tf-reproduce --seed=1"
