@@ -34,7 +34,9 @@ def define_benchmark_flags():
     )
     flags.DEFINE_integer("steps_per_execution", 1, "Training steps per compiled call.")
     flags.DEFINE_string(
-        "augmentation", "crop_flip", "Augmentation recipe in the step: crop, crop_flip, rotate_flip or none."
+        "augmentation",
+        "crop_flip",
+        "Augmentation recipe in the step: crop, crop_flip, rotate_flip or none.",
     )
     flags.DEFINE_integer("image_size", 32, "Synthetic images are image_size x image_size x 3.")
     flags.DEFINE_integer("num_classes", 10, "Classes of the synthetic labels.")

@@ -5,17 +5,23 @@ from absl import flags
 
 def define_reproduce_flags():
     flags.DEFINE_string("protocol", None, "Protocol to run (default: digits_demo).")
-    flags.DEFINE_string("output_dir", None, "Where the runs and reports go (default runs/<protocol>).")
+    flags.DEFINE_string(
+        "output_dir", None, "Where the runs and reports go (default runs/<protocol>)."
+    )
     flags.DEFINE_bool("overwrite", False, "Retrain stages that already finished.")
     flags.DEFINE_string("dataset", None, "Override the protocol's dataset.")
     flags.DEFINE_string("data_dir", None, "Dataset location (see tools.train --helpfull).")
     flags.DEFINE_string(
-        "data_cache_dir", None, "Keep decoded images here, memory-mapped (see tools.train --helpfull)."
+        "data_cache_dir",
+        None,
+        "Keep decoded images here, memory-mapped (see tools.train --helpfull).",
     )
     flags.DEFINE_float("train_fraction", None, "Stratified fraction of the training split, (0, 1].")
     flags.DEFINE_integer("seed", None, "Seed of the teachers (students use --student_seeds).")
     flags.DEFINE_string(
-        "precision", None, "Keras dtype policy of every stage: float32, mixed_bfloat16 or mixed_float16."
+        "precision",
+        None,
+        "Keras dtype policy of every stage: float32, mixed_bfloat16 or mixed_float16.",
     )
     flags.DEFINE_string("arch", None, "Override the teacher architecture (normal and nasty).")
     flags.DEFINE_list(
@@ -25,7 +31,9 @@ def define_reproduce_flags():
         "arch keeps its protocol schedule; others take the last student's.",
     )
     flags.DEFINE_list("student_seeds", None, "Seeds of the student runs, averaged in the report.")
-    flags.DEFINE_integer("epochs", None, "Override the teachers' epochs (not scaled by --epochs_scale).")
+    flags.DEFINE_integer(
+        "epochs", None, "Override the teachers' epochs (not scaled by --epochs_scale)."
+    )
     flags.DEFINE_integer(
         "student_epochs", None, "Override the students' epochs (not scaled by --epochs_scale)."
     )
@@ -55,7 +63,10 @@ def define_reproduce_flags():
     for dimension, what in (
         ("kd_temperature", "KD temperatures tau_s (Fig. 4), e.g. 1,4,10,20"),
         ("alpha", "alphas (Fig. 5a), e.g. 0.1,0.5,0.9"),
-        ("train_fraction", "fractions of the training data for the students only (Fig. 5b), e.g. 0.1,0.5"),
+        (
+            "train_fraction",
+            "fractions of the training data for the students only (Fig. 5b), e.g. 0.1,0.5",
+        ),
     ):
         flags.DEFINE_list(
             f"sweep_{dimension}",

@@ -36,7 +36,9 @@ def define_train_flags(default_output_dir, epochs=10, optimizer="adam", learning
         "Keras dtype policy: float32 (the reference's), mixed_bfloat16 (GPUs, CPUs with AMX) or "
         "mixed_float16; logits and losses stay float32.",
     )
-    flags.DEFINE_bool("augment", True, "Apply the dataset's augmentation (crop, and flip for photos).")
+    flags.DEFINE_bool(
+        "augment", True, "Apply the dataset's augmentation (crop, and flip for photos)."
+    )
     define_output_flags(default_output_dir)
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch, 1 = progress bar.")
 

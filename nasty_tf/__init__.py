@@ -1,5 +1,7 @@
 """nasty-tf: make a trained classifier undistillable (Ma et al., ICLR 2021), in Keras 3."""
 
+__version__ = "0.1.0"
+
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.losses import KnowledgeDistillationLoss, SelfUnderminingLoss, TemperedKLDivergence

@@ -1,6 +1,7 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of either.
 
-The bottom layer of the package: every other module may import it, it imports nothing of ours.
+The bottom layer of the package: every other module may import it, and at import time it imports
+nothing of ours (`atomic_save_model` reaches the model zoo's converter only when called).
 """
 
 import json
@@ -40,11 +41,21 @@ def atomic_write_json(path, payload):
 
 
 def atomic_save_model(model, path):
-    """Saves a Keras model through a temporary `.keras` file and a rename."""
+    """Saves a network as plain Keras, through a temporary `.keras` file and a rename.
+
+    What is written is `nasty_tf.models.as_plain_keras(model)`: built-in Keras layers and ops
+    only, the same weights, so the file loads with `keras.saving.load_model` in a process that
+    never imports nasty_tf (DESIGN.md section 6). Every network the project writes goes through
+    here, so every worker of a multi-worker run must call it alike (the conversion reads the
+    distributed variables).
+    """
+    # Imported here: this module is the package's bottom layer and must stay import-light.
+    from nasty_tf.models.plain_keras import as_plain_keras
+
     directory = os.path.dirname(os.path.abspath(path))
     tmp_path = os.path.join(directory, ".tmp-" + os.path.basename(path))
     try:
-        model.save(tmp_path)
+        as_plain_keras(model).save(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if os.path.exists(tmp_path):

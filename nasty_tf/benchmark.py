@@ -32,7 +32,7 @@ from nasty_tf import models
 from nasty_tf.data.augment import RECIPES, make_augmenter
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
-from nasty_tf.models.fused_batch_norm import BATCH_NORM_LAYERS, zoo_batch_norm
+from nasty_tf.models.fused_batch_norm import BATCH_NORM_LAYERS
 from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training import input_pipeline
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
@@ -77,9 +77,10 @@ class BenchmarkConfig:
         num_classes: classes of the synthetic labels.
         teacher_arch: the `kd` teacher's architecture; `arch` when None.
         seed: seeds weights, data and augmentation.
-        batch_norms: the BatchNormalization layers the networks are built with, each timed
-            with every mode (interleaved): "fused" (the zoo's `FusedBatchNormalization`) and/or
-            "keras" (Keras' own layer), to measure what the fused kernel gains.
+        batch_norms: the BatchNormalization layers the networks are built with
+            (`get_model(..., batch_norm=kind)`), each timed with every mode (interleaved):
+            "fused" (the zoo's `FusedBatchNormalization`) and/or "keras" (Keras' own layer),
+            to measure what the fused kernel gains.
     """
 
     arch: str = "resnet18"
@@ -154,9 +155,9 @@ def machine():
     return description
 
 
-def _network(arch, config):
+def _network(arch, config, batch_norm):
     shape = (config.image_size, config.image_size, 3)
-    return models.get_model(arch, config.num_classes, shape)
+    return models.get_model(arch, config.num_classes, shape, batch_norm=batch_norm)
 
 
 def _train_config(config):
@@ -171,21 +172,22 @@ def _train_config(config):
     )
 
 
-def build_trainer(mode, config):
+def build_trainer(mode, config, batch_norm="fused"):
     """The compiled trainer of `mode`, built as `nasty_tf.training.jobs` builds it.
 
-    Call under the precision's dtype policy (see `dtype_policy`).
+    Its networks (trained and frozen) use the BatchNormalization layer `batch_norm` ("fused"
+    or "keras"). Call under the precision's dtype policy (see `dtype_policy`).
     """
     augmenter = None
     if config.augmentation != "none":
         augmenter = make_augmenter(config.augmentation, seed=config.seed)
-    network = _network(config.arch, config)
+    network = _network(config.arch, config, batch_norm)
     if mode == "normal":
         trainer = AugmentedClassifier(network, augmenter)
     elif mode == "nasty":
-        trainer = NastyTeacher(network, _network(config.arch, config), augmenter=augmenter)
+        trainer = NastyTeacher(network, _network(config.arch, config, batch_norm), augmenter=augmenter)
     else:
-        teacher = _network(config.teacher_arch or config.arch, config)
+        teacher = _network(config.teacher_arch or config.arch, config, batch_norm)
         trainer = KnowledgeDistiller(network, teacher, augmenter=augmenter)
     jit_compile = {"auto": "auto", "true": True, "false": False}[config.jit_compile]
     trainer.compile(
@@ -235,8 +237,7 @@ def benchmark(config):
     with dtype_policy(config.precision):
         trainers = {}
         for mode, kind in cases:
-            with zoo_batch_norm(kind):
-                trainers[mode, kind] = build_trainer(mode, config)
+            trainers[mode, kind] = build_trainer(mode, config, batch_norm=kind)
         for trainer in trainers.values():  # tracing, compilation, first-step costs
             run(trainer, warmup_images, warmup_labels)
         seconds = {case: [] for case in cases}
@@ -246,7 +247,7 @@ def benchmark(config):
 
     description = machine()
     load = [round(v, 2) for v in os.getloadavg()]
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     results = []
     for (mode, kind), trainer in trainers.items():
         per_step = statistics.median(seconds[mode, kind]) / config.steps

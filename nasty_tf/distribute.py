@@ -82,11 +82,11 @@ def shard_evenly(strategy, *arrays):
 def check_strategy(name):
     """Raises `InputError` unless `name` is a strategy the current backend can run."""
     if name not in STRATEGIES:
-        raise InputError(f"--strategy must be one of {STRATEGIES}. Received: {name!r}")
+        raise InputError(f"strategy must be one of {STRATEGIES}. Received: strategy={name!r}")
     backend = keras.backend.backend()
     if name not in ("auto", "mirrored") and backend != "tensorflow":
         raise InputError(
-            f"--strategy={name} needs the TensorFlow backend (on JAX use auto or mirrored). "
+            f"strategy={name} needs the TensorFlow backend (on JAX use auto or mirrored). "
             f"Received: KERAS_BACKEND={backend!r}"
         )
     if name == "multi_worker":
@@ -98,7 +98,7 @@ def _check_tf_config():
     text = os.environ.get("TF_CONFIG")
     example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
     if not text:
-        raise InputError(f"--strategy=multi_worker needs TF_CONFIG in the environment, e.g. {example}")
+        raise InputError(f"strategy=multi_worker needs TF_CONFIG in the environment, e.g. {example}")
     try:
         tf_config = json.loads(text)
         task = tf_config["task"]

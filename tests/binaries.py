@@ -27,6 +27,22 @@ def run_tool(name, *args, env=None):
     return run_python(["-m", f"tools.{name}", *args], env)
 
 
+# TensorFlow's start-up lines on a CPU host (2.20, 2.21): printed by its C++ libraries before
+# its logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot hide them; tools/__init__.py filters them.
+STARTUP_NOISE = (
+    "All log messages before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers",
+    "failed call to cuInit",
+)
+
+
+def assert_quiet_start(result):
+    """A binary's stderr holds none of TensorFlow's start-up noise."""
+    for noise in STARTUP_NOISE:
+        assert noise not in result.stderr, result.stderr[:2000]
+
+
 def assert_one_line_error(result, *fragments):
     """A bad input ended in exactly one `error: ...` line naming `fragments`, no traceback."""
     assert result.returncode != 0

@@ -1,9 +1,7 @@
 """The stealer battery's sweeps: cached per config, resumable, reported from the runs' own
 metrics, and drawn as one figure per swept dimension."""
 
-import dataclasses
 import glob
-import hashlib
 import json
 import os
 
@@ -42,45 +40,30 @@ def test_cache_keys_are_stable_for_equal_configs_and_differ_otherwise(tmp_path):
         battery.run_key("none", config),
     }
     assert key not in others and len(others) == 7
-    with pytest.raises(InputError, match="--teacher: no such file"):
+    with pytest.raises(InputError, match="^teacher: no such file"):
         battery.run_key("normal", config, DistillConfig(str(tmp_path / "gone.keras")))
 
 
-def test_runs_cached_by_an_earlier_version_are_found_under_their_old_key(tmp_path):
+def test_a_run_is_cached_under_its_current_key_only(tmp_path):
     teacher = tmp_path / "teacher.keras"
     teacher.write_bytes(b"weights")
     config = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="a", verbose=0)
     kd = DistillConfig(str(teacher), 0.9, 4.0)
-    # Before partners were matched by contents, the key hashed the partner's path as given.
-    old_fields = {"route": "normal", **config.identity(), "kd": {"teacher": str(teacher), "alpha": 0.9, "temperature": 4.0}}
-    old_text = json.dumps(old_fields, sort_keys=True, separators=(",", ":"))
-    legacy = battery.legacy_run_key("normal", config, kd)
-    assert legacy == hashlib.sha1(old_text.encode("utf-8")).hexdigest()[:12]
-    current = battery.run_key("normal", config, kd)
-    assert legacy != current
     parent = tmp_path / "sweeps"
+    current = battery.run_key("normal", config, kd)
     assert battery.cached_run_dir(str(parent), "normal", config, kd) == str(parent / current)
-    (parent / legacy).mkdir(parents=True)
-    assert battery.cached_run_dir(str(parent), "normal", config, kd) == str(parent / legacy)
-    (parent / current).mkdir()
-    assert battery.cached_run_dir(str(parent), "normal", config, kd) == str(parent / current)
-    # A data-free attack's teacher is in its config, not in a partner's.
-    from nasty_tf.datafree import DataFreeConfig
-
-    attack = DataFreeConfig(method="deepinversion", teacher=str(teacher), arch="cnn", dataset="digits")
-    settings = {k: v for k, v in dataclasses.asdict(attack).items() if k not in ("output_dir", "verbose", "data_cache_dir")}
-    old_text = json.dumps({"route": "nasty", **settings, "kd": None}, sort_keys=True, separators=(",", ":"))
-    assert battery.legacy_run_key("nasty", attack) == hashlib.sha1(old_text.encode("utf-8")).hexdigest()[:12]
+    # No fallback to keys of unreleased formats (issue 16): run directories carry format_version.
+    assert not hasattr(battery, "legacy_run_key")
 
 
 def test_bad_sweeps_are_refused():
     with pytest.raises(InputError, match="unknown sweep dimension 'beta'"):
         battery.check_sweeps({"beta": (0.1,)})
-    with pytest.raises(InputError, match="--sweep_omega: value out of range"):
+    with pytest.raises(InputError, match="^sweep_omega: value out of range"):
         battery.check_sweeps({"omega": (-0.1,)})
-    with pytest.raises(InputError, match="--sweep_alpha: value out of range"):
+    with pytest.raises(InputError, match="^sweep_alpha: value out of range"):
         battery.check_sweeps({"alpha": (1.5,)})
-    with pytest.raises(InputError, match="--sweep_train_fraction: value out of range"):
+    with pytest.raises(InputError, match="^sweep_train_fraction: value out of range"):
         battery.check_sweeps({"train_fraction": (0.0,)})
     assert battery.check_sweeps({"kd_temperature": ("1", 4, 4.0)}) == {"kd_temperature": (1.0, 4.0)}
 
@@ -235,7 +218,7 @@ def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(give
 def test_unknown_datafree_methods_are_refused():
     from nasty_tf.protocols import datafree_attacks
 
-    with pytest.raises(InputError, match="--datafree: unknown method 'dfad'"):
+    with pytest.raises(InputError, match="^datafree: unknown method 'dfad'"):
         datafree_attacks.check_methods(("dfad",), {})
-    with pytest.raises(InputError, match="--epochs must be >= 1"):
+    with pytest.raises(InputError, match="^epochs must be >= 1. Received: epochs=0"):
         datafree_attacks.check_methods(("dafl",), {"dafl": {"epochs": 0}})

@@ -1,16 +1,13 @@
-"""The benchmark binary (issue 7) on a tiny case, its one-line errors, and BatchNorm folding."""
+"""The benchmark binary (issue 7) on a tiny case and its one-line errors."""
 
 import json
 import os
 
 import keras
-import numpy as np
 import pytest
-from binaries import assert_one_line_error, run_tool
 
-from nasty_tf import models
+from binaries import assert_one_line_error, run_tool
 from nasty_tf.benchmark import BenchmarkConfig, benchmark
-from nasty_tf.models.batch_norm_folding import folded_inference
 
 FIELDS = {
     "images_per_second", "seconds_per_step", "mode", "arch", "batch_size", "backend",
@@ -68,28 +65,3 @@ def test_mixed_precision_case_restores_the_global_policy():
     (result,) = benchmark(config)
     assert result["precision"] == "mixed_bfloat16" and result["images_per_second"] > 0
     assert keras.config.dtype_policy().name == before
-
-
-def _with_trained_statistics(network, seed):
-    """Gives every BatchNorm non-trivial statistics and affine weights, as training would."""
-    rng = np.random.default_rng(seed)
-    for layer in network.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            n = layer.moving_mean.shape[0]
-            layer.moving_mean.assign(rng.normal(0, 0.5, n).astype("float32"))
-            layer.moving_variance.assign(rng.uniform(0.5, 2.0, n).astype("float32"))
-            layer.gamma.assign(rng.uniform(0.5, 1.5, n).astype("float32"))
-            layer.beta.assign(rng.normal(0, 0.3, n).astype("float32"))
-    return network
-
-
-# resnet18: conv-BN everywhere; cnn: a BN after a Dense (left alone) and dropout;
-# mobilenetv2: depthwise convolutions; preresnet20: pre-activation BNs (left alone).
-@pytest.mark.parametrize("arch", ["resnet18", "cnn", "mobilenetv2", "preresnet20"])
-def test_folded_inference_gives_the_same_logits(arch):
-    keras.utils.set_random_seed(0)
-    network = _with_trained_statistics(models.get_model(arch, 10), seed=1)
-    images = np.random.default_rng(2).integers(0, 256, (4, 32, 32, 3)).astype("float32")
-    expected = keras.ops.convert_to_numpy(network(images, training=False))
-    folded = keras.ops.convert_to_numpy(folded_inference(network, images))
-    np.testing.assert_allclose(folded, expected, atol=1e-4, rtol=1e-4)

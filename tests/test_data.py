@@ -221,7 +221,7 @@ def test_missing_path(tmp_path):
     missing = tmp_path / "nope"
     msg = _assert_input_error("no such file or directory", load_dataset, "image_folder",
                               data_dir=missing)
-    assert "--data_dir" in msg and str(missing) in msg
+    assert msg.startswith("data_dir: ") and str(missing) in msg
 
 
 @SINGLE_PASS
@@ -326,10 +326,10 @@ def test_file_outside_class_folder(tmp_path):
 def test_load_dataset_bad_arguments(tmp_path):
     msg = _assert_input_error("unknown dataset 'mnist'", load_dataset, "mnist")
     assert all(name in msg for name in DATASETS)
-    _assert_input_error("--data_dir is required for --dataset=image_folder", load_dataset,
+    _assert_input_error("data_dir is required for dataset=image_folder", load_dataset,
                         "image_folder")
     # The fraction is checked before any loading.
-    _assert_input_error(r"--train_fraction must be in \(0, 1\]. Received: 0", load_dataset,
+    _assert_input_error(r"train_fraction must be in \(0, 1\]. Received: train_fraction=0", load_dataset,
                         "image_folder", data_dir=tmp_path / "missing", train_fraction=0)
 
 
@@ -390,7 +390,7 @@ def test_stratified_fraction_keeps_balance():
 @pytest.mark.parametrize("fraction", [0, 0.0, -0.5, 1.01, float("nan"), "0.5", True, None])
 def test_stratified_fraction_rejects_bad_fractions(fraction):
     y = np.zeros(4, np.int32)
-    msg = _assert_input_error(r"--train_fraction must be in \(0, 1\]. Received: ",
+    msg = _assert_input_error(r"train_fraction must be in \(0, 1\]. Received: train_fraction=",
                               stratified_fraction, y, y, fraction, 0)
     assert repr(fraction) in msg
 

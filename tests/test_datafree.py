@@ -293,9 +293,9 @@ def test_binary_missing_teacher_is_one_clear_line(tmp_path):
 
 @pytest.mark.single_pass
 def test_config_refuses_bad_settings():
-    with pytest.raises(InputError, match="--method"):
+    with pytest.raises(InputError, match="^method must be one of"):
         DataFreeConfig(method="gan", teacher="t.keras")
-    with pytest.raises(InputError, match="--inversion_steps"):
+    with pytest.raises(InputError, match="^inversion_steps must be >= 1. Received: inversion_steps=0"):
         DataFreeConfig(method="deepinversion", teacher="t.keras", inversion_steps=0)
     config = DataFreeConfig(method="deepinversion", teacher="t.keras")
     assert (config.epochs, config.batch_size) == (200, 256)  # the method's defaults, resolved

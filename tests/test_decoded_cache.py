@@ -123,7 +123,7 @@ def test_a_corrupt_entry_is_one_clear_error(tmp_path):
     load_dataset("image_folder", data_dir=str(source), cache_dir=str(cache))
     with open(os.path.join(_entry(cache), "x_train.npy"), "r+b") as f:
         f.truncate(100)
-    with pytest.raises(InputError, match=r"--data_cache_dir: corrupt cache entry .*x_train\.npy.*delete"):
+    with pytest.raises(InputError, match=r"cache_dir: corrupt cache entry .*x_train\.npy.*delete"):
         load_dataset("image_folder", data_dir=str(source), cache_dir=str(cache))
 
 
@@ -142,16 +142,16 @@ def test_an_entry_without_its_manifest_is_decoded_again(tmp_path, monkeypatch):
 
 def test_bad_cache_arguments(tmp_path):
     source = _write_dir(tmp_path / "folder", _layout())
-    with pytest.raises(InputError, match="--data_cache_dir applies to the file sources"):
+    with pytest.raises(InputError, match="^cache_dir applies to the file sources"):
         load_dataset("digits", cache_dir=str(tmp_path / "cache"))
     blocker = tmp_path / "a_file"
     blocker.write_text("")
-    with pytest.raises(InputError, match="--data_cache_dir: cannot write"):
+    with pytest.raises(InputError, match="^cache_dir: cannot write"):
         load_dataset("image_folder", data_dir=str(source), cache_dir=str(blocker))
-    with pytest.raises(InputError, match="--data_dir: no such file or directory"):
+    with pytest.raises(InputError, match="^data_dir: no such file or directory"):
         load_dataset("image_folder", data_dir=str(tmp_path / "missing"), cache_dir=str(tmp_path / "c"))
     os.symlink(tmp_path / "nowhere.png", source / "train" / "ant" / "dangling.png")
-    with pytest.raises(InputError, match="--data_dir: cannot read .*dangling.png"):
+    with pytest.raises(InputError, match="^data_dir: cannot read .*dangling.png"):
         load_dataset("image_folder", data_dir=str(source), cache_dir=str(tmp_path / "c"))
 
 

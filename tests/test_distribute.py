@@ -125,7 +125,7 @@ def test_strategies_are_validated():
     from nasty_tf.training import TrainConfig
 
     assert STRATEGIES == ("auto", "one_device", "mirrored", "multi_worker")
-    with pytest.raises(InputError, match="--strategy must be one of"):
+    with pytest.raises(InputError, match="^strategy must be one of"):
         TrainConfig(strategy="tpu_pod")
     with pytest.raises(InputError, match="multi_worker needs TF_CONFIG"):  # tests/test_multi_worker.py
         TrainConfig(strategy="multi_worker")

@@ -6,8 +6,9 @@ import pytest
 from keras import ops
 
 from nasty_tf import models
+from nasty_tf.atomic_io import atomic_save_model
 from nasty_tf.errors import InputError
-from nasty_tf.models.fused_batch_norm import FusedBatchNormalization, zoo_batch_norm
+from nasty_tf.models.fused_batch_norm import FusedBatchNormalization, batch_norm_class
 
 SHAPE = (8, 5, 5, 6)
 
@@ -97,31 +98,33 @@ def test_output_follows_the_mixed_precision_policy():
     assert keras.backend.standardize_dtype(layer.moving_mean.dtype) == "float32"
 
 
-def test_zoo_networks_use_it_and_it_survives_a_keras_file(tmp_path):
-    network = models.get_model("resnet18", 10, (32, 32, 3))
+def test_zoo_networks_use_it_and_save_it_as_keras_batch_normalization(tmp_path):
+    network = models.get_model("preresnet20", 10, (32, 32, 3))
     norms = [l for l in network.layers if isinstance(l, keras.layers.BatchNormalization)]
-    assert norms and all(isinstance(l, FusedBatchNormalization) for l in norms)
+    assert norms and all(type(l) is FusedBatchNormalization for l in norms)
     images = np.random.RandomState(0).randint(0, 256, (2, 32, 32, 3)).astype("uint8")
     network(images, training=True)  # moves the statistics away from their initial values
-    path = str(tmp_path / "resnet18.keras")
-    network.save(path)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded.get_layer(norms[0].name), FusedBatchNormalization)
-    np.testing.assert_allclose(
-        ops.convert_to_numpy(loaded(images, training=False)),
-        ops.convert_to_numpy(network(images, training=False)),
-        rtol=1e-5,
-        atol=1e-5,
-    )
+    expected = ops.convert_to_numpy(network(images, training=False))
+    # A file written before plain-Keras saving holds the fused class and still loads.
+    network.save(str(tmp_path / "fused.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "fused.keras"))
+    assert type(loaded.get_layer(norms[0].name)) is FusedBatchNormalization
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded(images, training=False)), expected, rtol=1e-5, atol=1e-5)
+    # What the project writes: Keras' own layer, same config and variables.
+    atomic_save_model(network, str(tmp_path / "plain.keras"))
+    plain = keras.models.load_model(str(tmp_path / "plain.keras"))
+    for norm in norms:
+        saved = plain.get_layer(norm.name)
+        assert type(saved) is keras.layers.BatchNormalization
+        assert saved.get_config() == norm.get_config()
+        for mine, theirs in zip(norm.get_weights(), saved.get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_allclose(ops.convert_to_numpy(plain(images, training=False)), expected, rtol=1e-5, atol=1e-5)
+    assert type(network.get_layer(norms[0].name)) is FusedBatchNormalization  # left as it was
 
 
-def test_zoo_batch_norm_builds_with_keras_layer_inside_only():
-    with zoo_batch_norm("keras"):
-        plain = models.get_model("cnn", 10, (32, 32, 3))
-    fused = models.get_model("cnn", 10, (32, 32, 3))
-    norm_types = lambda network: {type(l) for l in network.layers if isinstance(l, keras.layers.BatchNormalization)}
-    assert norm_types(plain) == {keras.layers.BatchNormalization}
-    assert norm_types(fused) == {FusedBatchNormalization}
-    with pytest.raises(InputError, match="--batch_norm"):
-        with zoo_batch_norm("sync"):
-            pass
+def test_batch_norm_kind_is_an_argument():
+    assert batch_norm_class("fused") is FusedBatchNormalization
+    assert batch_norm_class("keras") is keras.layers.BatchNormalization
+    with pytest.raises(InputError, match=r"^batch_norm must be one of fused, keras\. Received: batch_norm='sync'$"):
+        batch_norm_class("sync")

@@ -9,8 +9,7 @@ import pytest
 
 from nasty_tf import models
 from nasty_tf.errors import InputError
-from nasty_tf.models import _common, preresnet
-from nasty_tf.models.channel_shuffle import ChannelShuffle, ChannelSplit
+from nasty_tf.models import _common, legacy_layers, preresnet
 
 # Trainable-parameter counts of the reference PyTorch models (DESIGN.md section 2), for 10,
 # 100 and 200 classes.
@@ -86,8 +85,12 @@ def test_model_structure(arch):
     assert model.input.shape == (None, 32, 32, 3) and model.input.dtype == "float32"
     assert model.layers[0].name == "images"
     normalization = model.layers[1]
-    assert isinstance(normalization, models.PixelNormalization)
+    assert type(normalization) is keras.layers.Normalization
     assert normalization.name == "pixel_normalization" and not normalization.weights
+    assert normalization.compute_dtype == "float32"
+    # Built-in layers only, but the BatchNorm the zoo trains with (saved as Keras' own).
+    ours = {type(l) for l in model.layers if not type(l).__module__.startswith("keras.")}
+    assert ours <= {models.FusedBatchNormalization}, ours
     assert model.get_layer("features").output.shape == (None, FEATURE_DIMS[arch])
     logits = model.get_layer("logits")
     assert isinstance(logits, keras.layers.Dense) and logits.dtype_policy.name == "float32"
@@ -160,21 +163,41 @@ def test_mean_std_must_match_channels():
     with pytest.raises(InputError, match="channel"):
         models.get_model("preresnet20", 10, input_shape=(32, 32, 1))
     with pytest.raises(InputError, match="std"):
-        models.PixelNormalization((0.5, 0.5, 0.5), (0.2, 0.0, 0.2))
+        models.pixel_normalization((0.5, 0.5, 0.5), (0.2, 0.0, 0.2))
+    with pytest.raises(InputError, match="std"):
+        models.get_model("cnn", 10, std=(0.2, 0.2))
 
 
-def test_pixel_normalization_values_and_config():
-    layer = models.PixelNormalization(models.CIFAR10_MEAN, models.CIFAR10_STD)
-    pixels = np.array([[[[0, 128, 255]]]], dtype="uint8")
-    out = keras.ops.convert_to_numpy(layer(pixels))
+def test_pixel_normalization_values_config_and_legacy_layer():
+    pixels = np.array([[[[0, 128, 255], [3, 77, 254]]]], dtype="uint8")
     expected = (pixels / 255.0 - np.array(models.CIFAR10_MEAN)) / np.array(models.CIFAR10_STD)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")  # the pixels must still be float32
+    try:
+        layer = models.pixel_normalization(models.CIFAR10_MEAN, models.CIFAR10_STD)
+        legacy = legacy_layers.PixelNormalization(models.CIFAR10_MEAN, models.CIFAR10_STD)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    out = keras.ops.convert_to_numpy(layer(pixels))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
-    config = layer.get_config()
-    assert config["mean"] == list(models.CIFAR10_MEAN)
-    assert config["std"] == list(models.CIFAR10_STD)
-    clone = models.PixelNormalization.from_config(config)
+    clone = keras.layers.Normalization.from_config(layer.get_config())
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(clone(pixels)), out)
+    old = keras.ops.convert_to_numpy(keras.ops.cast(legacy(pixels), "float32"))
+    np.testing.assert_allclose(out, old, rtol=1e-2, atol=1e-2)  # legacy: bfloat16 output
+    model = keras.Sequential([keras.Input((1, 2, 3)), layer])
+    assert models.pixel_statistics(model) == (models.CIFAR10_MEAN, models.CIFAR10_STD)
+
+
+def test_batch_norm_argument_chooses_the_layer_and_names_itself_when_wrong():
+    def kinds(network):
+        return {type(l) for l in network.layers if isinstance(l, keras.layers.BatchNormalization)}
+
+    assert kinds(models.get_model("cnn", 10)) == {models.FusedBatchNormalization}
+    assert kinds(models.get_model("cnn", 10, batch_norm="keras")) == {keras.layers.BatchNormalization}
+    with pytest.raises(InputError) as error:
+        models.get_model("cnn", 10, batch_norm="sync")
+    assert str(error.value) == "batch_norm must be one of fused, keras. Received: batch_norm='sync'"
 
 
 def test_logits_stay_float32_under_mixed_precision():
@@ -203,15 +226,24 @@ def test_strided_convolutions_pad_like_pytorch():
     np.testing.assert_array_equal(out, expected)
 
 
-def test_channel_split_and_shuffle_match_the_reference():
+def test_channel_split_and_shuffle_match_the_reference_and_the_legacy_layers():
     x = np.arange(2 * 3 * 3 * 8, dtype="float32").reshape(2, 3, 3, 8)
-    first, second = ChannelSplit()(x)
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(first), x[..., :4])
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(second), x[..., 4:])
-    shuffled = keras.ops.convert_to_numpy(ChannelShuffle(2)(x))
+    inputs = keras.Input((3, 3, 8))
+    first, second = models.channel_split(inputs)
+    shuffled = models.channel_shuffle(inputs, 2, name="probe_shuffle")
+    probe = keras.Model(inputs, [first, second, shuffled])
+    assert {type(l).__module__.split(".")[0] for l in probe.layers} == {"keras"}
+    first, second, shuffled = (keras.ops.convert_to_numpy(t) for t in probe(x))
+    np.testing.assert_array_equal(first, x[..., :4])
+    np.testing.assert_array_equal(second, x[..., 4:])
     # PyTorch: view(b, groups, c // groups, h, w).transpose(1, 2) on NCHW.
     nchw = x.transpose(0, 3, 1, 2).reshape(2, 2, 4, 3, 3).transpose(0, 2, 1, 3, 4)
     np.testing.assert_array_equal(shuffled, nchw.reshape(2, 8, 3, 3).transpose(0, 2, 3, 1))
+    old_first, old_second = legacy_layers.ChannelSplit()(x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(old_first), first)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(old_second), second)
+    old_shuffled = keras.ops.convert_to_numpy(legacy_layers.ChannelShuffle(2)(x))
+    np.testing.assert_array_equal(old_shuffled, shuffled)
 
 
 @pytest.mark.parametrize("arch", ["preresnet20", "shufflenetv2"])
@@ -223,7 +255,7 @@ def test_keras_save_load_round_trip(arch, tmp_path):
     model.save(path)
     restored = keras.models.load_model(path)
     assert restored.name == arch
-    assert restored.get_layer("pixel_normalization").mean == (0.5, 0.4, 0.3)
+    assert models.pixel_statistics(restored) == ((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(restored(images, training=False)), expected
     )

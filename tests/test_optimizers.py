@@ -61,15 +61,15 @@ def test_multistep_drops_at_the_milestone_fractions():
 def test_milestones_are_validated_and_stored_as_a_tuple():
     config = TrainConfig(lr_schedule="multistep", lr_milestones=[0.5, 0.75])
     assert config.lr_milestones == (0.5, 0.75)
-    with pytest.raises(InputError, match="--lr_milestones is required"):
+    with pytest.raises(InputError, match="^lr_milestones is required for lr_schedule=multistep"):
         TrainConfig(lr_schedule="multistep")
-    with pytest.raises(InputError, match="--lr_milestones must be increasing fractions"):
+    with pytest.raises(InputError, match="^lr_milestones must be increasing fractions"):
         TrainConfig(lr_schedule="multistep", lr_milestones=(0.75, 0.5))
-    with pytest.raises(InputError, match="--lr_milestones must be increasing fractions"):
+    with pytest.raises(InputError, match="^lr_milestones must be increasing fractions"):
         TrainConfig(lr_schedule="multistep", lr_milestones=(0.5, 1.0))
-    with pytest.raises(InputError, match=r"--lr_decay must be in \(0, 1\]"):
+    with pytest.raises(InputError, match=r"^lr_decay must be in \(0, 1\]. Received: lr_decay=0.0"):
         TrainConfig(lr_decay=0.0)
-    with pytest.raises(InputError, match="--weight_decay_mode must be one of"):
+    with pytest.raises(InputError, match="^weight_decay_mode must be one of"):
         TrainConfig(weight_decay_mode="adamw")
 
 

@@ -158,7 +158,7 @@ def test_bad_input_is_one_clear_line(tmp_path, change, fragments):
     with pytest.raises(InputError) as raised:
         load_tiny_imagenet(path)
     message = str(raised.value)
-    assert "\n" not in message and message.startswith("--data_dir: ")
+    assert "\n" not in message and message.startswith("data_dir: ")
     for fragment in fragments:
         assert fragment in message, message
 

@@ -111,16 +111,14 @@ def test_predict_logits_are_the_networks_whatever_the_last_batch(digits):
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_same_run_compares_partner_digests_and_falls_back_to_paths_for_old_runs():
+def test_same_run_compares_partner_digests_not_paths():
     config = {"kind": "distill", "teacher": "/a/t.keras", "teacher_sha256": "d1", "alpha": 0.9}
     assert same_run(dict(config), config)
     assert same_run({**config, "teacher": "/b/t.keras"}, config)  # moved
     assert not same_run({**config, "teacher_sha256": "d2"}, config)  # replaced
     assert not same_run({**config, "alpha": 0.5}, config)
-    # Written before runs recorded digests: matched on the path, as then.
-    old = {"kind": "distill", "teacher": "/a/t.keras", "alpha": 0.9}
-    assert same_run(old, config)
-    assert not same_run({**old, "teacher": "/b/t.keras"}, config)
+    # No fallback for a config without digests (a format never released).
+    assert not same_run({"kind": "distill", "teacher": "/a/t.keras", "alpha": 0.9}, config)
     assert same_run({"kind": "normal", "epochs": 2}, {"kind": "normal", "epochs": 2})
     assert not same_run({"kind": "normal", "epochs": 2}, {"kind": "normal", "epochs": 3})
 

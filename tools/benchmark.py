@@ -10,8 +10,8 @@ import json
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import benchmark as benchmark_flags
+from tools import common
 
 benchmark_flags.define_benchmark_flags()
 FLAGS = absl_flags.FLAGS
@@ -64,9 +64,17 @@ def main():
     _set_threads()
     for result in benchmark(config):
         if FLAGS.inter_op_threads or FLAGS.intra_op_threads:
-            result["threads"] = {"inter_op": FLAGS.inter_op_threads, "intra_op": FLAGS.intra_op_threads}
+            result["threads"] = {
+                "inter_op": FLAGS.inter_op_threads,
+                "intra_op": FLAGS.intra_op_threads,
+            }
         print(json.dumps(result), flush=True)
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-benchmark`: what `python -m tools.benchmark` runs."""
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

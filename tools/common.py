@@ -1,20 +1,56 @@
-"""What every binary shares: quiet TensorFlow logs, one-line errors, flags to configs."""
+"""What every binary shares: quiet TensorFlow logs, one-line errors, flags to configs.
+
+(TensorFlow's start-up noise is filtered by `tools/__init__.py`, which runs before any binary's
+own imports.)
+"""
 
 import logging
-import os
+import re
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
+from absl import app
+from absl import flags as absl_flags
+
+from nasty_tf.errors import InputError, TrainingDiverged
+
 # Retracing notices from predicting with several models are expected here, not actionable.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-from absl import app  # noqa: E402
+# The library's argument names that are not the name of the binaries' flag for the same input.
+ARGUMENT_FLAGS = {
+    "cache_dir": "data_cache_dir",  # nasty_tf.data.load_dataset(cache_dir=...)
+}
 
-from nasty_tf.errors import InputError, TrainingDiverged  # noqa: E402
+
+def flag_message(message, flag_names=None):
+    """A library error message with the argument names it gives written as this binary's flags.
+
+    The library names its arguments (`epochs must be >= 1. Received: epochs=0`); the user of a
+    binary typed flags, so the binary says `--epochs must be >= 1. Received: --epochs=0`. A
+    name counts as an argument where the message names one: at its start, right before `=`,
+    or in backquotes. Only names of this binary's flags (after `ARGUMENT_FLAGS`) change, so
+    the words of the rest of the message stay as they are.
+
+    Args:
+        message: the error's text.
+        flag_names: the flags to recognise; default: every flag this binary defines.
+    """
+    known = set(absl_flags.FLAGS) if flag_names is None else set(flag_names)
+
+    def as_flag(match):
+        flag = ARGUMENT_FLAGS.get(match.group(1), match.group(1))
+        return f"--{flag}" if flag in known else match.group(0)
+
+    message = re.sub(r"^(\w+)", as_flag, message)
+    message = re.sub(r"(?<![\w./-])(\w+)(?==)", as_flag, message)
+    return re.sub(r"`(\w+)`", as_flag, message)
 
 
 def run(main):
-    """`app.run(main)`, with stray arguments refused and bad input reported in one line."""
+    """`app.run(main)`, with stray arguments refused and bad input reported in one line.
+
+    The one line names flags where the library's message names arguments (`flag_message`).
+    """
 
     def guarded_main(argv):
         if len(argv) > 1:
@@ -22,9 +58,14 @@ def run(main):
         try:
             main()
         except (InputError, TrainingDiverged) as error:
-            print(f"error: {error}", file=sys.stderr)
+            print(f"error: {flag_message(str(error))}", file=sys.stderr)
             sys.exit(1)
 
+    # Under a console script `__main__` is the installer's wrapper: absl's usage text (--help)
+    # comes from `__main__`'s docstring, so lend it the binary's.
+    entry = sys.modules.get("__main__")
+    if entry is not None and not entry.__doc__:
+        entry.__doc__ = sys.modules[main.__module__].__doc__
     app.run(guarded_main)
 
 
@@ -58,14 +99,14 @@ def train_config(flag_values, **overrides):
     return TrainConfig(**fields)
 
 
-def parse_floats(values, flag):
+def parse_floats(values, name):
     """A comma-separated list flag's values as a tuple of floats, or a one-line InputError."""
     try:
         return tuple(float(value) for value in values or ())
     except ValueError:
-        raise InputError(f"--{flag} must be a list of numbers. Received: {','.join(values)}") from None
+        shown = ",".join(values)
+        raise InputError(f"{name} must be a list of numbers. Received: {name}={shown}") from None
 
 
 def on_finished(flag_values):
     return "overwrite" if flag_values.overwrite else "error"
-

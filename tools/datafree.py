@@ -11,8 +11,8 @@ the authors' CIFAR-10 settings (hours on a GPU); scale a run down with --epochs,
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import data, datafree, model, train
+from tools import common
 
 data.define_data_flags()
 model.define_model_flags("resnet18")
@@ -71,7 +71,12 @@ def main():
     )
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-datafree`: what `python -m tools.datafree` runs."""
     absl_flags.mark_flag_as_required("method")
     absl_flags.mark_flag_as_required("teacher")
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

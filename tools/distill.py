@@ -6,8 +6,8 @@
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import data, distribute, kd, model, train
+from tools import common
 
 data.define_data_flags()
 model.define_model_flags()
@@ -29,6 +29,11 @@ def main():
     )
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-distill`: what `python -m tools.distill` runs."""
     absl_flags.mark_flag_as_required("teacher")
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

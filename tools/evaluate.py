@@ -1,14 +1,14 @@
 """Measures a saved network's accuracy on a dataset split.
 
-    python -m tools.evaluate --model=runs/nasty/model.keras --dataset=digits
+python -m tools.evaluate --model=runs/nasty/model.keras --dataset=digits
 """
 
 import os
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import data, evaluate
+from tools import common
 
 data.define_data_flags()
 evaluate.define_evaluate_flags()
@@ -28,11 +28,18 @@ def main():
         cache_dir=FLAGS.data_cache_dir,
     )
     result = training.evaluate(FLAGS.model, dataset, FLAGS.split)
-    print(f"{FLAGS.model}: {result['split']} accuracy {result['accuracy']:.2f}% on {result['images']} images")
+    print(
+        f"{FLAGS.model}: {result['split']} accuracy {result['accuracy']:.2f}% on {result['images']} images"
+    )
     if FLAGS.output_dir:
         atomic_write_json(os.path.join(FLAGS.output_dir, "evaluation.json"), result)
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-evaluate`: what `python -m tools.evaluate` runs."""
     absl_flags.mark_flag_as_required("model")
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

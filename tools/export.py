@@ -9,8 +9,8 @@ The `serving_default` signature takes a uint8 image batch `images` and returns `
 from absl import flags as absl_flags
 from absl import logging as absl_logging
 
-from tools import common
 from flags import export
+from tools import common
 
 export.define_export_flags()
 FLAGS = absl_flags.FLAGS
@@ -34,7 +34,12 @@ def main():
     )
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-export`: what `python -m tools.export` runs."""
     absl_flags.mark_flag_as_required("model")
     absl_flags.mark_flag_as_required("export_dir")
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -14,30 +14,28 @@ Writes `report.md`, `report.json` and one run directory per stage into --output_
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import distribute, reproduce
+from tools import common
 
 reproduce.define_reproduce_flags()
 distribute.define_distribute_flags()
 FLAGS = absl_flags.FLAGS
 
 
-def _parse_ints(values, flag):
+# The protocols that read the real CIFAR-10 take it from here unless --data_dir is given: the
+# JPEG copy shared by this checkout's sessions. The library holds no data path.
+SHARED_CIFAR10 = "../shared/data/cifar10-jpeg.tar.gz"
+PROTOCOL_DATA_DIRS = {"cifar10_cpu": SHARED_CIFAR10, "fast_cifar10": SHARED_CIFAR10}
+
+
+def _parse_ints(values, name):
     from nasty_tf.errors import InputError
 
     try:
         return tuple(int(value) for value in values)
     except ValueError:
-        raise InputError(f"--{flag} must be a list of integers. Received: {','.join(values)}") from None
-
-
-def _parse_floats(values, flag):
-    from nasty_tf.errors import InputError
-
-    try:
-        return tuple(float(value) for value in values)
-    except ValueError:
-        raise InputError(f"--{flag} must be a list of numbers. Received: {','.join(values)}") from None
+        shown = ",".join(values)
+        raise InputError(f"{name} must be a list of integers. Received: {name}={shown}") from None
 
 
 def settings_from_flags(protocol):
@@ -51,14 +49,29 @@ def settings_from_flags(protocol):
     from nasty_tf.protocols import teacher_student
 
     settings = protocol.default_settings()
+    if settings.data_dir is None and protocol.NAME in PROTOCOL_DATA_DIRS:
+        settings = settings.replace(data_dir=PROTOCOL_DATA_DIRS[protocol.NAME])
     if FLAGS.epochs_scale is not None:
         settings = teacher_student.scale_epochs(settings, FLAGS.epochs_scale)
     top = {
         key: getattr(FLAGS, key)
         for key in (
-            "dataset", "data_dir", "data_cache_dir", "train_fraction", "seed", "omega", "temperature", "alpha",
-            "kd_temperature", "verbose", "normal_teacher", "nasty_teacher", "figures",
-            "weight_decay_mode", "strategy", "precision",
+            "dataset",
+            "data_dir",
+            "data_cache_dir",
+            "train_fraction",
+            "seed",
+            "omega",
+            "temperature",
+            "alpha",
+            "kd_temperature",
+            "verbose",
+            "normal_teacher",
+            "nasty_teacher",
+            "figures",
+            "weight_decay_mode",
+            "strategy",
+            "precision",
         )
         if getattr(FLAGS, key) is not None
     }
@@ -87,7 +100,7 @@ def settings_from_flags(protocol):
         if values is not None:
             sweeps.pop(dimension, None)
             if values:
-                sweeps[dimension] = _parse_floats(values, f"sweep_{dimension}")
+                sweeps[dimension] = common.parse_floats(values, f"sweep_{dimension}")
     top["sweeps"] = sweeps
     if FLAGS.adversary_archs is not None:
         top["adversary_archs"] = tuple(FLAGS.adversary_archs)
@@ -106,5 +119,10 @@ def main():
     print(f"report: {output_dir}/report.md, {output_dir}/report.json")
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-reproduce`: what `python -m tools.reproduce` runs."""
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,12 +1,12 @@
 """Trains a normal classifier (the future adversary, or a scratch baseline).
 
-    python -m tools.train --dataset=digits --arch=cnn --epochs=10 --output_dir=runs/normal
+python -m tools.train --dataset=digits --arch=cnn --epochs=10 --output_dir=runs/normal
 """
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import data, distribute, model, train
+from tools import common
 
 data.define_data_flags()
 model.define_model_flags()
@@ -20,8 +20,15 @@ def main():
 
     config = common.train_config(FLAGS)
     metrics = training.train(config, on_finished=common.on_finished(FLAGS))
-    print(f"normal {config.arch}: test accuracy {metrics['accuracy']:.2f}% -> {config.output_dir}/model.keras")
+    print(
+        f"normal {config.arch}: test accuracy {metrics['accuracy']:.2f}% -> {config.output_dir}/model.keras"
+    )
+
+
+def console_main():
+    """Console script `nasty-tf-train`: what `python -m tools.train` runs."""
+    common.run(main)
 
 
 if __name__ == "__main__":
-    common.run(main)
+    console_main()

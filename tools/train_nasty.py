@@ -6,8 +6,8 @@
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import data, distribute, model, nasty, train
+from tools import common
 
 data.define_data_flags()
 model.define_model_flags()
@@ -30,6 +30,11 @@ def main():
     )
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-train-nasty`: what `python -m tools.train_nasty` runs."""
     absl_flags.mark_flag_as_required("adversary")
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,5 +1,7 @@
 """Searches omega (and tau_A) with keras-tuner: the most damaging nasty teacher within an
-accuracy budget. Prints and writes the trade-off table of all trials.
+accuracy budget, chosen on a validation split carved from the training split
+(`--validation_fraction`); the test split only reports. Prints and writes the trade-off table of
+all trials.
 
     python -m tools.tune --epochs=15 --omega_min=0.02 --omega_max=0.3 --max_trials=8 \
         --accuracy_budget=1 --output_dir=runs/tune
@@ -7,8 +9,8 @@ accuracy budget. Prints and writes the trade-off table of all trials.
 
 from absl import flags as absl_flags
 
-from tools import common
 from flags import data, distribute, model, train, tune
+from tools import common
 
 data.define_data_flags()
 model.define_model_flags()
@@ -34,17 +36,31 @@ def main():
         student_epochs=FLAGS.student_epochs,
         alpha=FLAGS.alpha,
         kd_temperature=FLAGS.kd_temperature,
+        validation_fraction=FLAGS.validation_fraction,
     )
     report = tuning.tune(config, tune_config, overwrite=FLAGS.overwrite)
     print(tuning.format_table(report), end="")
     best = report["best"]
     if best is not None:
+        # Chosen on validation; its test accuracies are the result.
+        result = (
+            "diverged"
+            if best.get("diverged")
+            else f"test: teacher {best['teacher_accuracy']:.2f}%, student {best['student_accuracy']:.2f}% "
+            f"(validation {best['teacher_validation_accuracy']:.2f}%, "
+            f"{best['student_validation_accuracy']:.2f}%)"
+        )
         print(
             f"best: omega {best['omega']:.4g}, tau_A {best['temperature']:g} "
-            f"({'feasible' if best['feasible'] else 'no trial met the budget'}) "
-            f"-> {config.output_dir}/tune_report.md"
+            f"({'feasible' if best['feasible'] else 'no trial met the budget'}; chosen on the "
+            f"validation split), {result} -> {config.output_dir}/tune_report.md"
         )
 
 
-if __name__ == "__main__":
+def console_main():
+    """Console script `nasty-tf-tune`: what `python -m tools.tune` runs."""
     common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -29,6 +29,7 @@ from nasty_tf.data.image_folder import load_image_folder
 from nasty_tf.data.subset import check_fraction, stratified_fraction
 from nasty_tf.data.tfds_source import load_tfds
 from nasty_tf.data.tiny_imagenet import load_tiny_imagenet
+from nasty_tf.data.validation import carve_validation
 from nasty_tf.errors import InputError
 
 DATASETS = ("digits", "image_folder", "cifar10", "cifar100", "tiny_imagenet")
@@ -39,6 +40,7 @@ __all__ = [
     "DATASETS",
     "Dataset",
     "RandomPaddedCrop",
+    "carve_validation",
     "load_dataset",
     "make_augmenter",
     "stratified_fraction",
@@ -77,15 +79,15 @@ def load_dataset(
         ((674, 32, 32, 3), 10)
     """
     if name not in DATASETS:
-        raise InputError(f"--dataset: unknown dataset {name!r}. Available: {', '.join(DATASETS)}")
+        raise InputError(f"dataset: unknown dataset {name!r}. Available: {', '.join(DATASETS)}")
     # Checked before loading: a typo should not cost a 60,000-image decode first.
     check_fraction(train_fraction)
     if name in _NEEDS_DATA_DIR and (data_dir is None or not os.fspath(data_dir)):
-        raise InputError(f"--data_dir is required for --dataset={name}")
+        raise InputError(f"data_dir is required for dataset={name}")
     if cache_dir and name not in _NEEDS_DATA_DIR:
         raise InputError(
-            f"--data_cache_dir applies to the file sources ({', '.join(_NEEDS_DATA_DIR)}), "
-            f"not to --dataset={name}"
+            f"cache_dir applies to the file sources ({', '.join(_NEEDS_DATA_DIR)}), "
+            f"not to dataset={name}"
         )
     if name == "digits":
         dataset = load_digits()

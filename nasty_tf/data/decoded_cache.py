@@ -87,12 +87,12 @@ def _load_entry(directory: str, manifest: dict, source_path: str) -> Dataset:
             arrays[name] = np.load(file, mmap_mode="r" if name.startswith("x_") else None)
         except (OSError, ValueError) as e:
             raise InputError(
-                f"--data_cache_dir: corrupt cache entry '{directory}' for '{source_path}' "
+                f"cache_dir: corrupt cache entry '{directory}' for '{source_path}' "
                 f"({name}.npy: {' '.join(str(e).split())}); delete that folder to decode again"
             ) from e
         if arrays[name].shape != tuple(manifest["shapes"][name]):
             raise InputError(
-                f"--data_cache_dir: corrupt cache entry '{directory}' for '{source_path}' "
+                f"cache_dir: corrupt cache entry '{directory}' for '{source_path}' "
                 f"({name}.npy has shape {arrays[name].shape}, expected "
                 f"{tuple(manifest['shapes'][name])}); delete that folder to decode again"
             )
@@ -137,11 +137,11 @@ def cached_load(
             or an entry is corrupt.
     """
     if not os.path.exists(path):
-        raise InputError(f"--data_dir: no such file or directory: '{path}'")
+        raise InputError(f"data_dir: no such file or directory: '{path}'")
     try:
         current_fingerprint = fingerprint(path)
     except OSError as e:  # e.g. a dangling link inside the folder
-        raise InputError(f"--data_dir: cannot read '{path}': {' '.join(str(e).split())}") from e
+        raise InputError(f"data_dir: cannot read '{path}': {' '.join(str(e).split())}") from e
     directory = entry_dir(cache_dir, source, path)
     current = {"format": FORMAT_VERSION, "source": source, "path": os.path.abspath(path),
                "fingerprint": current_fingerprint}
@@ -154,7 +154,7 @@ def cached_load(
         os.makedirs(directory)
     except OSError as e:
         raise InputError(
-            f"--data_cache_dir: cannot write '{directory}': {' '.join(str(e).split())}"
+            f"cache_dir: cannot write '{directory}': {' '.join(str(e).split())}"
         ) from e
     writer = ArrayWriter(directory)
     with _removed_on_error(directory):
@@ -181,7 +181,7 @@ def _removed_on_error(directory):
     except OSError as e:  # the loaders report their own read errors as InputError
         shutil.rmtree(directory, ignore_errors=True)
         raise InputError(
-            f"--data_cache_dir: cannot write '{directory}': {' '.join(str(e).split())}"
+            f"cache_dir: cannot write '{directory}': {' '.join(str(e).split())}"
         ) from e
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

@@ -75,7 +75,7 @@ def _read_file(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
-        raise InputError(f"--data_dir: cannot read image '{path}': {_one_line(e)}") from e
+        raise InputError(f"data_dir: cannot read image '{path}': {_one_line(e)}") from e
 
 
 def _open_decompressed(path: str):
@@ -125,7 +125,7 @@ def _list_tar(path: str) -> Tuple[Set[_Parts], List[_File]]:
                 )
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
         raise InputError(
-            f"--data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}"
+            f"data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}"
         ) from e
     return dirs, files
 
@@ -148,14 +148,14 @@ def _list_zip(path: str) -> Tuple[Set[_Parts], List[_File]]:
                 except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
                         NotImplementedError) as e:
                     raise InputError(
-                        f"--data_dir: corrupt member '{info.filename}' in archive '{path}': "
+                        f"data_dir: corrupt member '{info.filename}' in archive '{path}': "
                         f"{_one_line(e)}"
                     ) from e
                 shown = f"'{info.filename}' in '{path}'"
                 files.append((parts, shown, lambda data=data: data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as e:
         raise InputError(
-            f"--data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}"
+            f"data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}"
         ) from e
     return dirs, files
 
@@ -164,7 +164,7 @@ def list_entries(path: str) -> Tuple[Set[_Parts], List[_File]]:
     """The folders and files of a directory or a tar/zip archive: `(dirs, files)`, each file a
     `(parts, shown, read)` triple (`read()` returns its bytes; `shown` names it in errors)."""
     if not os.path.exists(path):
-        raise InputError(f"--data_dir: no such file or directory: '{path}'")
+        raise InputError(f"data_dir: no such file or directory: '{path}'")
     if os.path.isdir(path):
         return _list_directory(path)
     lower = path.lower()
@@ -173,7 +173,7 @@ def list_entries(path: str) -> Tuple[Set[_Parts], List[_File]]:
     if os.path.isfile(path) and lower.endswith(ZIP_SUFFIXES):
         return _list_zip(path)
     raise InputError(
-        f"--data_dir: '{path}' is neither a directory nor a supported archive "
+        f"data_dir: '{path}' is neither a directory nor a supported archive "
         f"({', '.join(TAR_SUFFIXES + ZIP_SUFFIXES)})"
     )
 
@@ -197,7 +197,7 @@ def _layout(path: str, dirs: Set[_Parts], files: List[_File]) -> Dict[str, Dict[
     for split in SPLITS:
         if split not in tops:
             raise InputError(
-                f"--data_dir: no '{split}' split in '{path}' (expected "
+                f"data_dir: no '{split}' split in '{path}' (expected "
                 f"{split}/<class_name>/<image>); top-level entries found: {tops[:10]}"
             )
         classes: Dict[str, List[_File]] = {
@@ -209,24 +209,24 @@ def _layout(path: str, dirs: Set[_Parts], files: List[_File]) -> Dict[str, Dict[
                 continue
             if len(parts) == 2:
                 raise InputError(
-                    f"--data_dir: file outside a class folder: '{'/'.join(parts)}' in '{path}' "
+                    f"data_dir: file outside a class folder: '{'/'.join(parts)}' in '{path}' "
                     f"(expected {split}/<class_name>/<image>)"
                 )
             # Deeper files belong to their class folder, as in torchvision's ImageFolder.
             classes.setdefault(parts[1], []).append(entry)
         if not classes:
-            raise InputError(f"--data_dir: split '{split}' in '{path}' has no class folders")
+            raise InputError(f"data_dir: split '{split}' in '{path}' has no class folders")
         for name, entries in classes.items():
             if not entries:
                 raise InputError(
-                    f"--data_dir: class folder '{split}/{name}' in '{path}' has no images"
+                    f"data_dir: class folder '{split}/{name}' in '{path}' has no images"
                 )
             entries.sort(key=lambda entry: entry[0])
         layout[split] = classes
     train, test = set(layout["train"]), set(layout["test"])
     if train != test:
         raise InputError(
-            f"--data_dir: the train and test splits of '{path}' have different classes: "
+            f"data_dir: the train and test splits of '{path}' have different classes: "
             f"only in train: {sorted(train - test)}, only in test: {sorted(test - train)}"
         )
     return layout
@@ -247,7 +247,7 @@ def decode_image(data: bytes, shown: str) -> np.ndarray:
     except Exception as e:  # pylint: disable=broad-except
         # Any failure to decode a user's file (unknown format, truncation, decompression
         # bomb, bad header) is bad input, to be reported by name rather than as a traceback.
-        raise InputError(f"--data_dir: cannot decode image {shown}: {_one_line(e)}") from e
+        raise InputError(f"data_dir: cannot decode image {shown}: {_one_line(e)}") from e
 
 
 def in_memory(name: str, shape, dtype) -> np.ndarray:
@@ -277,7 +277,7 @@ def _decode_split(
             if array.shape != reference[0]:
                 (h, w, _), (rh, rw, _) = array.shape, reference[0]
                 raise InputError(
-                    f"--data_dir: images differ in size: {shown} is {w}x{h} but "
+                    f"data_dir: images differ in size: {shown} is {w}x{h} but "
                     f"{reference[1]} is {rw}x{rh}; all images must share one size"
                 )
             if images is None:

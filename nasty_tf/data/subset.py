@@ -25,7 +25,7 @@ def check_fraction(fraction) -> float:
         and 0.0 < fraction <= 1.0
     )
     if not valid:
-        raise InputError(f"--train_fraction must be in (0, 1]. Received: {fraction!r}")
+        raise InputError(f"train_fraction must be in (0, 1]. Received: train_fraction={fraction!r}")
     return float(fraction)
 
 

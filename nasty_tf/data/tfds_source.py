@@ -27,9 +27,9 @@ CIFAR_STD = (0.247, 0.243, 0.261)
 def _not_prepared_message(name: str, data_dir) -> str:
     where = f"'{data_dir}'" if data_dir else "the default TFDS data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
     return (
-        f"--data_dir: dataset '{name}' is not prepared in {where}, and it cannot be downloaded "
+        f"data_dir: dataset '{name}' is not prepared in {where}, and it cannot be downloaded "
         f"here (download=False, no internet); run `tfds build {name} --data_dir=DIR` on a "
-        f"machine with internet and copy DIR here, or use --dataset=image_folder with a local "
+        f"machine with internet and copy DIR here, or use dataset=image_folder with a local "
         f"copy (e.g. /work/shared/data/cifar10-jpeg.tar.gz)"
     )
 
@@ -57,20 +57,20 @@ def load_tfds(name: str, data_dir=None) -> Dataset:
     """
     if name not in TFDS_DATASETS:
         raise InputError(
-            f"--dataset: {name!r} is not a TFDS source here. Available: {', '.join(TFDS_DATASETS)}"
+            f"dataset: {name!r} is not a TFDS source here. Available: {', '.join(TFDS_DATASETS)}"
         )
     if data_dir is not None:
         data_dir = os.path.expanduser(os.fspath(data_dir))
         # Remote file systems (gs://...) are TFDS's business; a local typo is ours to catch
         # before TFDS creates an empty tree there.
         if "://" not in data_dir and not os.path.isdir(data_dir):
-            raise InputError(f"--data_dir: no such directory: '{data_dir}'")
+            raise InputError(f"data_dir: no such directory: '{data_dir}'")
     try:
         import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
     except ImportError as e:
         raise InputError(
-            f"--dataset={name} needs tensorflow_datasets (and TensorFlow), which cannot be "
-            f"imported here ({e}); use --dataset=image_folder with a local copy instead"
+            f"dataset={name} needs tensorflow_datasets (and TensorFlow), which cannot be "
+            f"imported here ({e}); use dataset=image_folder with a local copy instead"
         ) from e
 
     try:

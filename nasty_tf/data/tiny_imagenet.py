@@ -42,10 +42,10 @@ def _find_root(path: str, files: Dict[_Parts, tuple]) -> _Parts:
     """The folder that holds `wnids.txt` (the archive's `tiny-imagenet-200/`, or the top)."""
     roots = sorted((parts[:-1] for parts in files if parts[-1] == "wnids.txt"), key=len)
     if not roots:
-        raise InputError(f"--data_dir: no wnids.txt in '{path}' ({_LAYOUT})")
+        raise InputError(f"data_dir: no wnids.txt in '{path}' ({_LAYOUT})")
     if len(roots) > 1 and len(roots[0]) == len(roots[1]):
         found = ", ".join("/".join(root + ("wnids.txt",)) for root in roots[:3])
-        raise InputError(f"--data_dir: several wnids.txt in '{path}' ({found}); point at one dataset")
+        raise InputError(f"data_dir: several wnids.txt in '{path}' ({found}); point at one dataset")
     return roots[0]
 
 
@@ -54,16 +54,16 @@ def _text(entry: tuple) -> List[str]:
     try:
         return read().decode("utf-8").splitlines()
     except UnicodeDecodeError as e:
-        raise InputError(f"--data_dir: {shown} is not UTF-8 text: {e.reason}") from e
+        raise InputError(f"data_dir: {shown} is not UTF-8 text: {e.reason}") from e
 
 
 def _read_wnids(entry: tuple) -> Tuple[str, ...]:
     wnids = [line.strip() for line in _text(entry) if line.strip()]
     if not wnids:
-        raise InputError(f"--data_dir: {entry[1]} lists no wnids")
+        raise InputError(f"data_dir: {entry[1]} lists no wnids")
     if len(set(wnids)) != len(wnids):
         repeated = sorted({w for w in wnids if wnids.count(w) > 1})
-        raise InputError(f"--data_dir: {entry[1]} lists a wnid twice: {repeated[:5]}")
+        raise InputError(f"data_dir: {entry[1]} lists a wnid twice: {repeated[:5]}")
     return tuple(wnids)
 
 
@@ -78,7 +78,7 @@ def _train_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
         wnid = rel[1]
         if wnid not in by_wnid:
             raise InputError(
-                f"--data_dir: {entry[1]} is under train/{wnid}, a wnid that wnids.txt does not list"
+                f"data_dir: {entry[1]} is under train/{wnid}, a wnid that wnids.txt does not list"
             )
         # train/<wnid>/<wnid>_boxes.txt holds bounding boxes, not an image.
         if len(rel) == 4 and rel[2] == "images":
@@ -87,7 +87,7 @@ def _train_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
     for label, wnid in enumerate(wnids):
         if not by_wnid[wnid]:
             raise InputError(
-                f"--data_dir: no training images for wnid {wnid} in '{path}' "
+                f"data_dir: no training images for wnid {wnid} in '{path}' "
                 f"(expected train/{wnid}/images/*.JPEG)"
             )
         entries.extend((entry, label) for entry in sorted(by_wnid[wnid], key=lambda e: e[0]))
@@ -99,7 +99,7 @@ def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
     annotations = files.get(root + ("val", "val_annotations.txt"))
     if annotations is None:
         raise InputError(
-            f"--data_dir: no val/val_annotations.txt in '{path}' (the labels of the val split)"
+            f"data_dir: no val/val_annotations.txt in '{path}' (the labels of the val split)"
         )
     images = {
         parts[-1]: entry
@@ -115,29 +115,29 @@ def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
         fields = line.split("\t") if "\t" in line else line.split()
         if len(fields) < 2:
             raise InputError(
-                f"--data_dir: {shown} line {number}: expected '<image> TAB <wnid> ...', got {line!r}"
+                f"data_dir: {shown} line {number}: expected '<image> TAB <wnid> ...', got {line!r}"
             )
         name, wnid = fields[0].strip(), fields[1].strip()
         if wnid not in label_of:
             raise InputError(
-                f"--data_dir: {shown} line {number}: unknown wnid {wnid!r} (not in wnids.txt)"
+                f"data_dir: {shown} line {number}: unknown wnid {wnid!r} (not in wnids.txt)"
             )
         if name not in images:
             raise InputError(
-                f"--data_dir: {shown} line {number}: no image val/images/{name}"
+                f"data_dir: {shown} line {number}: no image val/images/{name}"
             )
         if name in seen:
-            raise InputError(f"--data_dir: {shown} line {number}: {name} is annotated twice")
+            raise InputError(f"data_dir: {shown} line {number}: {name} is annotated twice")
         seen.add(name)
         entries.append((images[name], label_of[wnid]))
     unlabelled = sorted(set(images) - seen)
     if unlabelled:
         raise InputError(
-            f"--data_dir: val/images/{unlabelled[0]} has no line in {shown} "
+            f"data_dir: val/images/{unlabelled[0]} has no line in {shown} "
             f"({len(unlabelled)} unlabelled images)"
         )
     if not entries:
-        raise InputError(f"--data_dir: {shown} annotates no images")
+        raise InputError(f"data_dir: {shown} annotates no images")
     return entries
 
 
@@ -153,7 +153,7 @@ def _decode_all(
         if array.shape != IMAGE_SHAPE:
             height, width = array.shape[:2]
             raise InputError(
-                f"--data_dir: image {shown} is {width}x{height}; Tiny-ImageNet images are 64x64"
+                f"data_dir: image {shown} is {width}x{height}; Tiny-ImageNet images are 64x64"
             )
         images[i] = array
         labels[i] = label

@@ -89,24 +89,24 @@ class DataFreeConfig:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise InputError(f"--method must be one of {', '.join(METHODS)}. Received: {self.method!r}")
+            raise InputError(f"method must be one of {', '.join(METHODS)}. Received: method={self.method!r}")
         for name, value in METHOD_DEFAULTS[self.method].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         for name in ("epochs", "batch_size", "latent_dim", "steps_per_epoch", "num_images",
                      "inversion_steps", "grid_rows"):
             if getattr(self, name) < 1:
-                raise InputError(f"--{name} must be >= 1. Received: {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
         for name in ("student_learning_rate", "generator_learning_rate", "inversion_learning_rate",
                      "temperature"):
             if not getattr(self, name) > 0:
-                raise InputError(f"--{name} must be > 0. Received: {getattr(self, name)}")
+                raise InputError(f"{name} must be > 0. Received: {name}={getattr(self, name)}")
         for name in ("student_weight_decay", "one_hot_weight", "activation_weight", "entropy_weight",
                      "bn_weight", "tv_weight", "l2_weight", "jitter"):
             if getattr(self, name) < 0:
-                raise InputError(f"--{name} must be >= 0. Received: {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 0. Received: {name}={getattr(self, name)}")
         if not 0 <= self.alpha <= 1:
-            raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
+            raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -118,5 +118,5 @@ class DataFreeConfig:
         fields = dataclasses.asdict(self)
         for name in ("output_dir", "verbose", "data_cache_dir", "teacher"):
             fields.pop(name)
-        fields["teacher_sha256"] = model_file_sha256(self.teacher, "--teacher")
+        fields["teacher_sha256"] = model_file_sha256(self.teacher, "teacher")
         return fields

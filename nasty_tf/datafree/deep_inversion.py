@@ -127,9 +127,12 @@ class DeepInversion(keras.Model):
         return (np.arange(self.batch_size) % self.num_classes).astype("int32")
 
     def reset(self, seed):
-        """Fresh noise images and a fresh optimizer state, for the next batch."""
+        """Fresh noise images, jitter draws and optimizer state for the next batch: the batch's
+        optimisation is then a pure function of `seed` (a resumed run redoes it exactly)."""
         noise = np.random.default_rng(seed).standard_normal(tuple(self.images.shape))
         self.images.assign(noise.astype("float32"))
+        state = self.seed_generator.state
+        state.assign(np.array([seed, 0], dtype=keras.backend.standardize_dtype(state.dtype)))
         optimizer = getattr(self, "optimizer", None)
         if optimizer is not None and optimizer.built:
             # Moments and the step count restart; a float learning rate is a variable of the
@@ -205,7 +208,7 @@ class DeepInversion(keras.Model):
         return ops.convert_to_numpy(self.pixel_space.to_pixels(self.images))
 
 
-def synthesize(inversion, num_images, steps, seed=0, verbose=0, callbacks=None):
+def synthesize(inversion, num_images, steps, seed=0, verbose=0, callbacks=None, store=None):
     """Runs `inversion` batch after batch until `num_images` images exist.
 
     Args:
@@ -215,6 +218,9 @@ def synthesize(inversion, num_images, steps, seed=0, verbose=0, callbacks=None):
         seed: the first batch's noise seed (batch `i` uses `seed + i`).
         verbose: Keras verbosity of each batch's `fit`.
         callbacks: passed to each batch's `fit`.
+        store: optional; `store.load(index)` returns a batch finished earlier as `(pixels,
+            targets, history entry)` or None, and `store.save(index, ...)` keeps a new one, so
+            that an interrupted synthesis resumes at its first unfinished batch.
 
     Returns:
         `(pixels, targets, history)`: float32 pixels `(num_images, H, W, C)`, their int32 target
@@ -227,19 +233,28 @@ def synthesize(inversion, num_images, steps, seed=0, verbose=0, callbacks=None):
     made = 0
     index = 0
     while made < num_images:
-        inversion.reset(seed + index)
-        initial = inversion.evaluate_objective()
-        repeated = np.tile(targets, steps)
-        inversion.fit(
-            **input_pipeline.fit_inputs(repeated, repeated, batch_size=batch),
-            epochs=1,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
-        history.append({"initial": initial, "final": inversion.evaluate_objective()})
         keep = min(batch, num_images - made)
-        images.append(inversion.pixels()[:keep])
-        labels.append(targets[:keep])
+        done = store.load(index) if store is not None else None
+        if done is None:
+            inversion.reset(seed + index)
+            initial = inversion.evaluate_objective()
+            repeated = np.tile(targets, steps)
+            inversion.fit(
+                **input_pipeline.fit_inputs(repeated, repeated, batch_size=batch),
+                epochs=1,
+                verbose=verbose,
+                callbacks=callbacks,
+            )
+            done = (
+                inversion.pixels()[:keep],
+                targets[:keep],
+                {"initial": initial, "final": inversion.evaluate_objective()},
+            )
+            if store is not None:
+                store.save(index, *done)
+        images.append(done[0])
+        labels.append(done[1])
+        history.append(done[2])
         made += keep
         index += 1
     return np.concatenate(images), np.concatenate(labels), history

@@ -4,9 +4,16 @@ Writes to `config.output_dir` (DESIGN.md section 6): `model.keras` (the bare stu
 `metrics.json` (student `accuracy` and `teacher_accuracy` in percent on the test split of
 `config.dataset`, used for evaluation only; `epochs`; the full config; history) and
 `inversion_grid.png` (Fig. 6 style, one column per class). A finished run is refused, reused
-or overwritten through `RunDirectory`; an interrupted run starts again (no mid-run resume).
+or overwritten through `RunDirectory`, which one process at a time holds (`RunLock`).
+
+An interrupted run resumes exactly where it stopped, as the training jobs do: the student's
+(and DAFL's generator's) weights, optimizers and random generator states are backed up every
+epoch (`TrainingBackup`), the KD data order is a pure function of (seed, epoch), and each
+finished DeepInversion batch is kept (`backup/synthesis/`), each batch a pure function of
+(seed, its index). So a resumed run equals an uninterrupted one.
 """
 
+import json
 import math
 import os
 import time
@@ -23,12 +30,13 @@ from nasty_tf.datafree.image_grid import save_image_grid
 from nasty_tf.datafree.pixel_space import PixelSpace
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
+from nasty_tf.atomic_io import atomic_write_bytes, atomic_write_json
 from nasty_tf.training import input_pipeline
-from nasty_tf.training.callbacks import StopOnNonFiniteLoss
+from nasty_tf.training.callbacks import TrainingBackup, run_callbacks
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.evaluation import accuracy_percent, predict_logits
 from nasty_tf.training.optimizers import ReferenceSGD
-from nasty_tf.training.run_directory import RunDirectory
+from nasty_tf.training.run_directory import RunDirectory, kill_point
 
 GRID_FILE = "inversion_grid.png"
 GRID_SCALE = 2  # each image drawn at twice its size
@@ -78,11 +86,22 @@ class _StudentAccuracy(keras.callbacks.Callback):
             logs["student_accuracy"] = _accuracy(self.student, self.dataset.x_test, self.dataset.y_test)
 
 
-def _history(fit_history):
-    return {key: [float(v) for v in values] for key, values in fit_history.history.items()}
+def _fit(model, run_dir, config, hint, dataset, student, inputs):
+    """`model.fit` under the run directory's callbacks (history, TensorBoard, backup), resumed
+    from the backup; `inputs(initial_epoch)` gives `fit`'s data arguments."""
+    backup = TrainingBackup(run_dir.backup_dir)
+    initial_epoch = backup.completed_epochs()
+    run_dir.restart_history(initial_epoch)
+    model.fit(
+        **inputs(initial_epoch),
+        epochs=config.epochs,
+        verbose=config.verbose,
+        callbacks=run_callbacks(run_dir, hint, backup, log_adders=[_StudentAccuracy(student, dataset)]),
+    )
+    return run_dir.history()
 
 
-def _run_dafl(config, teacher, student, dataset, space):
+def _run_dafl(config, teacher, student, dataset, space, run_dir):
     generator = dafl_generator(config.latent_dim, dataset.input_shape)
     dafl = DAFL(
         generator,
@@ -102,14 +121,14 @@ def _run_dafl(config, teacher, student, dataset, space):
     # Each row only sets the batch size: the images come from the generator.
     rows = np.zeros((config.steps_per_epoch * config.batch_size, 1), dtype="float32")
     started = time.time()
-    fit = dafl.fit(
-        **input_pipeline.fit_inputs(rows, batch_size=config.batch_size),
-        epochs=config.epochs,
-        verbose=config.verbose,
-        callbacks=[
-            StopOnNonFiniteLoss("lower --generator_learning_rate or --student_learning_rate"),
-            _StudentAccuracy(student, dataset),
-        ],
+    history = _fit(
+        dafl,
+        run_dir,
+        config,
+        "lower --generator_learning_rate or --student_learning_rate",
+        dataset,
+        student,
+        lambda initial_epoch: input_pipeline.fit_inputs(rows, batch_size=config.batch_size),
     )
     seconds = time.time() - started
     # The grid: generated images sorted into columns by the teacher's own prediction.
@@ -117,11 +136,39 @@ def _run_dafl(config, teacher, student, dataset, space):
     latent = keras.random.normal((count, config.latent_dim), seed=config.seed + 1)
     normalised = predict_logits(generator, latent)  # images, not logits: the same batched predict
     labels = np.argmax(predict_logits(teacher, space.to_pixels(normalised)), axis=-1)
-    extra = {"train_seconds": round(seconds, 1), "history": _history(fit)}
+    extra = {"train_seconds": round(seconds, 1), "history": history}
     return extra, space.to_uint8(normalised), labels
 
 
-def _run_deepinversion(config, teacher, student, dataset, space):
+class _SynthesisStore:
+    """DeepInversion's finished batches in the run's backup, so that a resumed run redoes only
+    the batch it was killed in (each batch a pure function of (seed, its index))."""
+
+    def __init__(self, run_dir):
+        self.directory = os.path.join(run_dir.backup_dir, "synthesis")
+
+    def _path(self, index, suffix):
+        return os.path.join(self.directory, f"batch-{index}{suffix}")
+
+    def load(self, index):
+        if not os.path.exists(self._path(index, ".json")):
+            return None
+        with open(self._path(index, ".json")) as f:
+            history = json.load(f)
+        with np.load(self._path(index, ".npz")) as arrays:
+            return arrays["pixels"], arrays["targets"], history
+
+    def save(self, index, pixels, targets, history):
+        import io
+
+        buffer = io.BytesIO()
+        np.savez(buffer, pixels=pixels, targets=targets)
+        atomic_write_bytes(self._path(index, ".npz"), buffer.getvalue())
+        atomic_write_json(self._path(index, ".json"), history)  # written last: the batch is done
+        kill_point(f"synthesis:{index}")
+
+
+def _run_deepinversion(config, teacher, student, dataset, space, run_dir):
     inversion = DeepInversion(
         teacher,
         batch_size=config.batch_size,
@@ -136,21 +183,29 @@ def _run_deepinversion(config, teacher, student, dataset, space):
     started = time.time()
     pixels, targets, synthesis = synthesize(
         inversion, config.num_images, config.inversion_steps, seed=config.seed,
-        verbose=1 if config.verbose == 1 else 0,
+        verbose=1 if config.verbose == 1 else 0, store=_SynthesisStore(run_dir),
     )
     inversion_seconds = time.time() - started
     distiller = KnowledgeDistiller(student, teacher, alpha=config.alpha, temperature=config.temperature)
     steps_per_epoch = math.ceil(len(pixels) / config.batch_size)
     distiller.compile(optimizer=_student_optimizer(config, config.epochs * steps_per_epoch))
+    distiller(pixels[:1])  # the backup can only be restored into a built model
     started = time.time()
-    fit = distiller.fit(
-        **input_pipeline.fit_inputs(pixels, targets, batch_size=config.batch_size, shuffle_seed=config.seed),
-        epochs=config.epochs,
-        verbose=config.verbose,
-        callbacks=[
-            StopOnNonFiniteLoss("lower --student_learning_rate"),
-            _StudentAccuracy(student, dataset),
-        ],
+    history = _fit(
+        distiller,
+        run_dir,
+        config,
+        "lower --student_learning_rate",
+        dataset,
+        student,
+        lambda initial_epoch: input_pipeline.fit_inputs(
+            pixels,
+            targets,
+            batch_size=config.batch_size,
+            shuffle_seed=config.seed,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+        ),
     )
     student_seconds = time.time() - started
     teacher_on_synthesised = _accuracy(teacher, pixels, targets)
@@ -166,7 +221,7 @@ def _run_deepinversion(config, teacher, student, dataset, space):
             "final_loss": float(np.mean([b["final"]["loss"] for b in synthesis])),
             "batches": synthesis,
         },
-        "history": _history(fit),
+        "history": history,
     }
     return extra, np.clip(np.rint(pixels), 0, 255).astype(np.uint8), targets
 
@@ -198,7 +253,12 @@ def run_datafree(config, dataset=None, on_finished="error"):
         ...                                       batch_size=64, output_dir="runs/dafl"))
     """
     check_backend(config.method)
-    run_dir = RunDirectory(config.output_dir, _run_config(config), on_finished)
+    # Held for the run's whole life: one writer per directory (`RunLock`).
+    with RunDirectory(config.output_dir, _run_config(config), on_finished) as run_dir:
+        return _run(config, dataset, run_dir)
+
+
+def _run(config, dataset, run_dir):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     if dataset is None:
@@ -213,7 +273,7 @@ def run_datafree(config, dataset=None, on_finished="error"):
     )
     run_dir.prepare()
     runner = _run_dafl if config.method == "dafl" else _run_deepinversion
-    extra, grid_images, grid_labels = runner(config, teacher, student, dataset, space)
+    extra, grid_images, grid_labels = runner(config, teacher, student, dataset, space, run_dir)
     save_image_grid(
         grid_images, grid_labels, dataset.num_classes, os.path.join(config.output_dir, GRID_FILE),
         rows=config.grid_rows, scale=GRID_SCALE,

@@ -5,7 +5,8 @@ input space: DAFL's generator ends in a BatchNorm without affine (about zero mea
 variance per channel), DeepInversion starts from `randn`, and both feed the result straight to
 a teacher trained on `(x - mean) / std` inputs. Our networks take pixels and normalise
 themselves (DESIGN.md section 6), so a synthesised batch `z` is mapped back through the exact
-inverse of the teacher's own `PixelNormalization` layer, `pixels = 255 * (z * std + mean)`.
+inverse of the teacher's own pixel normalisation layer (`keras.layers.Normalization`, or the
+`PixelNormalization` of older files), `pixels = 255 * (z * std + mean)`.
 The teacher then sees exactly `z`, as in the reference code, and gradients pass unchanged
 (up to a constant factor) through the affine map. Pixels are *not* clipped to [0, 255] for the
 teacher or the student (the reference does not clamp either); only the image grid clips.
@@ -15,17 +16,18 @@ import numpy as np
 from keras import ops
 
 from nasty_tf.errors import InputError
-from nasty_tf.models.normalization import PixelNormalization
+from nasty_tf.models.normalization import pixel_statistics
 
 
 class PixelSpace:
     """The affine map between a teacher's normalised input space and pixels.
 
     Args:
-        teacher: a network of the zoo (or any model holding one `PixelNormalization` layer).
+        teacher: a network of the zoo, or any model holding a pixel normalisation layer that
+            `nasty_tf.models.pixel_statistics` reads.
 
     Raises:
-        InputError: the teacher has no `PixelNormalization` layer.
+        InputError: the teacher has no pixel normalisation layer.
 
     Example:
         >>> space = PixelSpace(teacher)
@@ -33,14 +35,14 @@ class PixelSpace:
     """
 
     def __init__(self, teacher):
-        layers = [layer for layer in teacher.layers if isinstance(layer, PixelNormalization)]
-        if not layers:
+        statistics = pixel_statistics(teacher)
+        if statistics is None:
             raise InputError(
-                "the teacher has no PixelNormalization layer, so the data-free attacks cannot "
-                f"tell its input scale. Received: a model named {teacher.name!r}"
+                "the teacher has no pixel normalisation layer (keras.layers.Normalization), so "
+                f"the data-free attacks cannot tell its input scale. Received: a model named "
+                f"{teacher.name!r}"
             )
-        self.mean = tuple(layers[0].mean)
-        self.std = tuple(layers[0].std)
+        self.mean, self.std = statistics
 
     def to_pixels(self, normalised):
         """`255 * (z * std + mean)`, per channel (a tensor in, a tensor out)."""

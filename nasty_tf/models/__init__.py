@@ -1,10 +1,18 @@
 """The model zoo: every architecture of the paper, behind one small registry.
 
 Every network is a Functional `keras.Model` named after its architecture that takes
-`images` as pixel values in [0, 255] (uint8 accepted), starts with a `pixel_normalization`
-layer holding the dataset statistics, exposes its pre-logit feature vector as the layer
-`"features"` and ends in the float32 Dense `"logits"`. Trainable-parameter counts equal those
-of the reference PyTorch models (DESIGN.md section 2).
+`images` as pixel values in [0, 255] (uint8 accepted), starts with a float32
+`keras.layers.Normalization` named `pixel_normalization` holding the dataset statistics,
+exposes its pre-logit feature vector as the layer `"features"` and ends in the float32 Dense
+`"logits"`. Trainable-parameter counts equal those of the reference PyTorch models (DESIGN.md
+section 2).
+
+Networks are built from Keras' own layers and ops, except that their BatchNorm layers are
+`FusedBatchNormalization` (TensorFlow's fused kernel, same variables) unless
+`batch_norm="keras"` is asked for. `as_plain_keras` swaps those for
+`keras.layers.BatchNormalization`, and every `.keras` file the project writes goes through it,
+so a released network loads with `keras.saving.load_model` alone, without nasty_tf. Importing
+this package also registers the layers of files written before that (`legacy_layers`).
 
 Example:
 
@@ -17,10 +25,19 @@ features = keras.Model(model.input, model.get_layer("features").output)
 """
 
 from nasty_tf.errors import InputError
+
 # Builders are reached through their modules so `nasty_tf.models.cnn` stays the module.
 from nasty_tf.models import cnn, mobilenetv2, preresnet, resnet, resnext, shufflenetv2
-from nasty_tf.models.channel_shuffle import ChannelShuffle, ChannelSplit
-from nasty_tf.models.normalization import CIFAR10_MEAN, CIFAR10_STD, PixelNormalization
+from nasty_tf.models.channel_shuffle import channel_shuffle, channel_split
+from nasty_tf.models.fused_batch_norm import BATCH_NORM_LAYERS, FusedBatchNormalization
+from nasty_tf.models.legacy_layers import ChannelShuffle, ChannelSplit, PixelNormalization
+from nasty_tf.models.normalization import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    pixel_normalization,
+    pixel_statistics,
+)
+from nasty_tf.models.plain_keras import as_plain_keras
 
 _REGISTRY = {
     "cnn": cnn.cnn,
@@ -40,7 +57,14 @@ def available_models():
     return sorted(_REGISTRY)
 
 
-def get_model(name, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD):
+def get_model(
+    name,
+    num_classes,
+    input_shape=(32, 32, 3),
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    batch_norm="fused",
+):
     """Builds a fresh, randomly initialised network of a registered architecture.
 
     Args:
@@ -50,12 +74,17 @@ def get_model(name, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std
             architecture but `cnn`, which is 32x32 only.
         mean: Per-channel pixel mean in [0, 1] units, stored in the network.
         std: Per-channel pixel standard deviation in [0, 1] units.
+        batch_norm: The BatchNormalization layer to build with: "fused"
+            (`FusedBatchNormalization`, TensorFlow's fused kernel; Keras' own layer on other
+            backends) or "keras" (`keras.layers.BatchNormalization`). Same variables and
+            results either way; saved files hold Keras' layer either way (`as_plain_keras`).
 
     Returns:
         A Functional `keras.Model` named `name`.
 
     Raises:
-        InputError: For an unknown name, `num_classes < 2` or a malformed `input_shape`.
+        InputError: For an unknown name, `num_classes < 2`, a malformed `input_shape` or
+            statistics, or an unknown `batch_norm`.
 
     Example:
 
@@ -68,16 +97,23 @@ def get_model(name, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std
         raise InputError(
             f"Unknown architecture {name!r}. Available: {', '.join(available_models())}"
         )
-    return builder(num_classes, input_shape=input_shape, mean=mean, std=std)
+    return builder(num_classes, input_shape=input_shape, mean=mean, std=std, batch_norm=batch_norm)
 
 
 __all__ = [
+    "BATCH_NORM_LAYERS",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "ChannelShuffle",
     "ChannelSplit",
+    "FusedBatchNormalization",
     "InputError",
     "PixelNormalization",
+    "as_plain_keras",
     "available_models",
+    "channel_shuffle",
+    "channel_split",
     "get_model",
+    "pixel_normalization",
+    "pixel_statistics",
 ]

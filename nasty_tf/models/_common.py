@@ -1,5 +1,12 @@
 """Building blocks shared by the model zoo: argument checks, PyTorch-equivalent layers, head.
 
+Every network is made of built-in Keras layers (and ops) only, so its `.keras` file loads with
+Keras alone, with one exception while it trains: its BatchNorm layers are the zoo's
+`FusedBatchNormalization` by default (`batch_norm="fused"`, the fused kernel on TensorFlow),
+which saving replaces by Keras' own `BatchNormalization` with the same variables
+(`as_plain_keras`). The pixel normalisation is `keras.layers.Normalization`
+(`normalization.pixel_normalization`).
+
 The zoo ports the PyTorch reference models layer for layer, so the helpers here encode the
 PyTorch defaults that differ from Keras':
 
@@ -22,20 +29,21 @@ import keras
 from keras import layers
 
 from nasty_tf.errors import InputError
-from nasty_tf.models.fused_batch_norm import zoo_batch_norm_layer
-from nasty_tf.models.normalization import PixelNormalization
+from nasty_tf.models.fused_batch_norm import batch_norm_class
+from nasty_tf.models.normalization import LAYER_NAME, check_statistics, pixel_normalization
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
-def check_arguments(arch, num_classes, input_shape):
+def check_arguments(arch, num_classes, input_shape, batch_norm="fused"):
     """Validates the arguments every builder shares.
 
     Args:
         arch: Architecture name, used in the error message.
         num_classes: Number of output classes; an int of at least 2.
         input_shape: `(height, width, channels)` of one image, positive ints.
+        batch_norm: "fused" or "keras" (`fused_batch_norm.BATCH_NORM_LAYERS`).
 
     Returns:
         `input_shape` as a tuple of ints.
@@ -43,6 +51,7 @@ def check_arguments(arch, num_classes, input_shape):
     Raises:
         InputError: If an argument is out of range or malformed.
     """
+    batch_norm_class(batch_norm)
     if (
         isinstance(num_classes, bool)
         or not isinstance(num_classes, numbers.Integral)
@@ -79,15 +88,20 @@ def network_input(input_shape, mean, std):
         std: Per-channel standard deviation in [0, 1] units.
 
     Returns:
-        `(inputs, x)`: the `keras.Input` and the normalised tensor.
+        `(inputs, x)`: the float32 `keras.Input` named `images` and the output of the float32
+        `keras.layers.Normalization` named `pixel_normalization`.
+
+    Raises:
+        InputError: for malformed statistics or not one value per input channel.
     """
-    if len(tuple(mean)) != input_shape[-1]:
+    mean, std = check_statistics(mean, std)
+    if len(mean) != input_shape[-1]:
         raise InputError(
             f"mean and std need one value per input channel ({input_shape[-1]}). "
-            f"Received: mean={tuple(mean)}, input_shape={input_shape}"
+            f"Received: mean={mean}, input_shape={input_shape}"
         )
     inputs = keras.Input(shape=input_shape, name="images", dtype="float32")
-    x = PixelNormalization(mean, std, name="pixel_normalization")(inputs)
+    x = pixel_normalization(mean, std, name=LAYER_NAME)(inputs)
     return inputs, x
 
 
@@ -100,9 +114,13 @@ def classifier(features, num_classes):
     return layers.Dense(num_classes, dtype="float32", name="logits")(features)
 
 
-def batch_norm(x, name):
-    """BatchNormalization with PyTorch's default statistics settings (fused kernel on TF)."""
-    return zoo_batch_norm_layer()(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+def batch_norm(x, name, kind="fused"):
+    """BatchNormalization with PyTorch's default statistics settings.
+
+    `kind` is the builder's `batch_norm` argument: "fused" (`FusedBatchNormalization`, the
+    fused kernel on TensorFlow) or "keras" (`keras.layers.BatchNormalization`).
+    """
+    return batch_norm_class(kind)(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def _pad_mode(x, kernel_size, strides, padding, name):

@@ -1,74 +1,63 @@
-"""The channel split and shuffle operations of ShuffleNetV2, as serialisable layers.
+"""ShuffleNetV2's channel split and channel shuffle, from built-in Keras layers and ops.
 
-They are layers (not `keras.ops` calls on symbolic tensors) so a ShuffleNetV2 `.keras` file
-reloads with nothing but `nasty_tf.models` imported.
+Built from what Keras serialises by itself, so a ShuffleNetV2 `.keras` file loads with Keras
+alone (safe mode included, which refuses `Lambda` layers): the split is `keras.ops.split`
+called on the symbolic tensor (a Functional model records and saves such op calls), and the
+shuffle is a `Reshape`-`Permute`-`Reshape` of built-in layers. The legacy `ChannelSplit` and
+`ChannelShuffle` layers of older files compute the same (`legacy_layers.py`).
 """
 
-import keras
-from keras import ops
+from keras import layers, ops
 
 
-@keras.saving.register_keras_serializable(package="nasty_tf")
-class ChannelSplit(keras.layers.Layer):
-    """Splits the last (channel) axis into two equal halves and returns both.
+def channel_split(x):
+    """Splits the channel (last) axis of `x` into two equal halves.
 
-    Example: `first, second = ChannelSplit()(x)` for `x` of shape `(b, h, w, 2c)`.
+    Args:
+        x: A symbolic channels-last tensor of a Functional model, with an even, known channel
+            count.
+
+    Returns:
+        `[first, second]`: the first and the second half of the channels.
+
+    Raises:
+        ValueError: for an odd or unknown channel count.
+
+    Example: `shortcut, residual = channel_split(x)` for `x` of shape `(b, h, w, 2c)`.
     """
-
-    def build(self, input_shape):
-        if input_shape[-1] is not None and input_shape[-1] % 2:
-            raise ValueError(
-                "ChannelSplit needs an even number of channels. "
-                f"Received: input_shape={input_shape}"
-            )
-        self.built = True
-
-    def call(self, inputs):
-        half = inputs.shape[-1] // 2
-        return [inputs[..., :half], inputs[..., half:]]
-
-    def compute_output_shape(self, input_shape):
-        half = tuple(input_shape[:-1]) + (input_shape[-1] // 2,)
-        return [half, half]
+    channels = x.shape[-1]
+    if channels is None or channels % 2:
+        raise ValueError(
+            f"channel_split needs an even number of channels. Received: shape={x.shape}"
+        )
+    return ops.split(x, 2, axis=-1)
 
 
-@keras.saving.register_keras_serializable(package="nasty_tf")
-class ChannelShuffle(keras.layers.Layer):
+def channel_shuffle(x, groups, name):
     """Interleaves `groups` channel groups, like PyTorch's `view-transpose-view` shuffle.
 
     Output channel `j * groups + g` is input channel `g * (channels // groups) + j`, the same
     permutation the reference applies to NCHW tensors, here on channels-last tensors.
 
     Args:
-        groups: Number of channel groups; must divide the channel count.
-        **kwargs: Standard `keras.layers.Layer` arguments.
+        x: A symbolic `(b, h, w, c)` tensor of a Functional model, `h`, `w`, `c` known.
+        groups: Number of channel groups; must divide `c`.
+        name: Name of the layer producing the shuffled tensor; the two layers before it are
+            `f"{name}_group"` (reshape to `(h, w, groups, c // groups)`) and
+            `f"{name}_transpose"`.
+
+    Returns:
+        The shuffled tensor, shape `(b, h, w, c)`.
+
+    Raises:
+        ValueError: if `groups` does not divide `c` or a dimension is unknown.
     """
-
-    def __init__(self, groups=2, **kwargs):
-        super().__init__(**kwargs)
-        self.groups = int(groups)
-
-    def build(self, input_shape):
-        if input_shape[-1] is not None and input_shape[-1] % self.groups:
-            raise ValueError(
-                f"ChannelShuffle with groups={self.groups} needs a channel count divisible by "
-                f"it. Received: input_shape={input_shape}"
-            )
-        self.built = True
-
-    def call(self, inputs):
-        shape = ops.shape(inputs)
-        channels = inputs.shape[-1]
-        grouped = ops.reshape(
-            inputs, (-1, shape[1], shape[2], self.groups, channels // self.groups)
+    height, width, channels = x.shape[1:]
+    if None in (height, width, channels) or channels % groups:
+        raise ValueError(
+            f"channel_shuffle with groups={groups} needs known spatial and channel sizes and "
+            f"a channel count divisible by groups. Received: shape={x.shape}"
         )
-        shuffled = ops.transpose(grouped, (0, 1, 2, 4, 3))
-        return ops.reshape(shuffled, (-1, shape[1], shape[2], channels))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config["groups"] = self.groups
-        return config
+    x = layers.Reshape((height, width, groups, channels // groups), name=f"{name}_group")(x)
+    x = layers.Permute((1, 2, 4, 3), name=f"{name}_transpose")(x)
+    return layers.Reshape((height, width, channels), name=name)(x)

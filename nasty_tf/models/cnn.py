@@ -29,6 +29,7 @@ def cnn(
     mean=CIFAR10_MEAN,
     std=CIFAR10_STD,
     dropout_rate=DEFAULT_DROPOUT_RATE,
+    batch_norm="fused",
 ):
     """Builds the plain 3-conv CNN of the paper's CIFAR-10 student experiments.
 
@@ -38,6 +39,8 @@ def cnn(
         mean: Per-channel pixel mean in [0, 1] units, stored in the network.
         std: Per-channel pixel standard deviation in [0, 1] units.
         dropout_rate: Dropout before the logits, in [0, 1); the reference configs use 0.
+        batch_norm: "fused" (`FusedBatchNormalization`, the default: TensorFlow's fused kernel)
+            or "keras" (`keras.layers.BatchNormalization`); saved files hold Keras' layer either way.
 
     Returns:
         A Functional `keras.Model` named `"cnn"` with 128-d `"features"`.
@@ -51,7 +54,7 @@ def cnn(
     model = cnn(num_classes=10)  # 357,514 trainable parameters
     ```
     """
-    input_shape = _common.check_arguments("cnn", num_classes, input_shape)
+    input_shape = _common.check_arguments("cnn", num_classes, input_shape, batch_norm)
     if input_shape != (32, 32, 3):
         raise InputError(
             "The plain CNN is defined for 32x32 RGB images only: its dense layer expects "
@@ -64,14 +67,14 @@ def cnn(
     inputs, x = _common.network_input(input_shape, mean, std)
     for index, filters in enumerate((32, 64, 128), start=1):
         x = _common.conv2d(x, filters, 3, f"conv{index}", use_bias=True)
-        x = _common.batch_norm(x, f"bn{index}")
+        x = _common.batch_norm(x, f"bn{index}", batch_norm)
         # Pool before ReLU, as the reference does (the two commute; the order is kept for
         # feature taps).
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
         x = layers.ReLU(name=f"relu{index}")(x)
     x = layers.Flatten(name="fc_flatten")(x)
     x = layers.Dense(128, name="fc1")(x)
-    x = _common.batch_norm(x, "fc_bn")
+    x = _common.batch_norm(x, "fc_bn", batch_norm)
     features = layers.ReLU(name="features")(x)
     x = layers.Dropout(dropout_rate, name="fc_dropout")(features)
     logits = _common.classifier(x, num_classes)

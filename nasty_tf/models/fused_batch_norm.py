@@ -8,14 +8,14 @@ on other backends, and wherever the fused kernel does not apply (masks, renorm, 
 statistics, inputs that are not 4-D channels-last), it is Keras' own layer unchanged. Weights,
 config and the moving-statistics update (Keras' biased batch variance, Keras' momentum) are
 the same, so results agree with `keras.layers.BatchNormalization` to float rounding
-(tests/test_fused_batch_norm.py) and a `.keras` file stores the same variables.
+(tests/test_fused_batch_norm.py). A network is saved with Keras' own layer in its place
+(`nasty_tf.models.as_plain_keras`, same variables), so released files never name this class;
+it stays registered for files written before that.
 
 Why: ResNet-18 training steps at batch 128 on 2 CPU cores ran 14.6% (normal) and 13.7%
 (nasty) faster with it than with Keras' layer (2026-11-27, `python -m tools.benchmark
 --batch_norm=keras,fused`, benchmarks/RESULTS.md).
 """
-
-import contextlib
 
 import keras
 from keras import ops
@@ -76,29 +76,21 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
 
 BATCH_NORM_LAYERS = {"fused": FusedBatchNormalization, "keras": keras.layers.BatchNormalization}
-_zoo_kind = ["fused"]  # a stack: the innermost `zoo_batch_norm` wins
 
 
-@contextlib.contextmanager
-def zoo_batch_norm(kind):
-    """Networks of the zoo built inside use `BATCH_NORM_LAYERS[kind]` (the benchmark's A/B).
+def batch_norm_class(kind):
+    """The BatchNormalization class that `get_model(..., batch_norm=kind)` builds with.
 
-    Example:
-        >>> with zoo_batch_norm("keras"):
-        ...     plain = models.get_model("resnet18", 10)
+    Args:
+        kind: "fused" (`FusedBatchNormalization`, the zoo's default: the fused kernel on
+            TensorFlow) or "keras" (`keras.layers.BatchNormalization`, e.g. the benchmark's
+            A/B). Either way a saved network holds Keras' own layer (`as_plain_keras`).
+
+    Raises:
+        InputError: for any other `kind`.
     """
-    if kind not in BATCH_NORM_LAYERS:
+    if not isinstance(kind, str) or kind not in BATCH_NORM_LAYERS:
         raise InputError(
-            f"--batch_norm must be a comma-separated list of {', '.join(BATCH_NORM_LAYERS)}. "
-            f"Received: {kind!r}"
+            f"batch_norm must be one of {', '.join(BATCH_NORM_LAYERS)}. Received: batch_norm={kind!r}"
         )
-    _zoo_kind.append(kind)
-    try:
-        yield
-    finally:
-        _zoo_kind.pop()
-
-
-def zoo_batch_norm_layer():
-    """The BatchNormalization class the zoo builds with now (`FusedBatchNormalization` by default)."""
-    return BATCH_NORM_LAYERS[_zoo_kind[-1]]
+    return BATCH_NORM_LAYERS[kind]

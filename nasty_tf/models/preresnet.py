@@ -24,12 +24,12 @@ _STAGE_WIDTHS = (16, 32, 64)
 _STAGE_STRIDES = (1, 2, 2)
 
 
-def preact_block(x, planes, strides, prefix):
+def preact_block(x, planes, strides, prefix, batch_norm="fused"):
     """Pre-activation BasicBlock: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus shortcut."""
-    out = _common.batch_norm(x, f"{prefix}_bn1")
+    out = _common.batch_norm(x, f"{prefix}_bn1", batch_norm)
     out = layers.ReLU(name=f"{prefix}_relu1")(out)
     out = _common.conv2d(out, planes, 3, f"{prefix}_conv1", strides=strides)
-    out = _common.batch_norm(out, f"{prefix}_bn2")
+    out = _common.batch_norm(out, f"{prefix}_bn2", batch_norm)
     out = layers.ReLU(name=f"{prefix}_relu2")(out)
     out = _common.conv2d(out, planes, 3, f"{prefix}_conv2")
     shortcut = x
@@ -38,7 +38,9 @@ def preact_block(x, planes, strides, prefix):
     return layers.Add(name=f"{prefix}_add")([out, shortcut])
 
 
-def preresnet(depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD):
+def preresnet(
+    depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_norm="fused"
+):
     """Builds a pre-activation CIFAR ResNet of the given depth (6n + 2).
 
     Args:
@@ -48,6 +50,8 @@ def preresnet(depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, st
         input_shape: `(height, width, channels)`; any size, e.g. 32x32 or 64x64.
         mean: Per-channel pixel mean in [0, 1] units, stored in the network.
         std: Per-channel pixel standard deviation in [0, 1] units.
+        batch_norm: "fused" (`FusedBatchNormalization`, the default: TensorFlow's fused kernel)
+            or "keras" (`keras.layers.BatchNormalization`); saved files hold Keras' layer either way.
 
     Returns:
         A Functional `keras.Model` named `f"preresnet{depth}"` with 64-d `"features"`.
@@ -63,32 +67,36 @@ def preresnet(depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, st
             f"depth must be 6n + 2 between 8 and 38 (BasicBlock depths, e.g. 20 or 32). "
             f"Received: depth={depth!r}"
         )
-    input_shape = _common.check_arguments(arch, num_classes, input_shape)
+    input_shape = _common.check_arguments(arch, num_classes, input_shape, batch_norm)
     blocks_per_stage = (depth - 2) // 6
     inputs, x = _common.network_input(input_shape, mean, std)
     x = _common.conv2d(x, _STAGE_WIDTHS[0], 3, "stem_conv")
     for stage, (planes, stage_strides) in enumerate(zip(_STAGE_WIDTHS, _STAGE_STRIDES), start=1):
         for index in range(blocks_per_stage):
             strides = stage_strides if index == 0 else 1
-            x = preact_block(x, planes, strides, f"stage{stage}_block{index}")
-    x = _common.batch_norm(x, "final_bn")
+            x = preact_block(x, planes, strides, f"stage{stage}_block{index}", batch_norm)
+    x = _common.batch_norm(x, "final_bn", batch_norm)
     x = layers.ReLU(name="final_relu")(x)
     features = layers.GlobalAveragePooling2D(name="features")(x)
     logits = _common.classifier(features, num_classes)
     return keras.Model(inputs, logits, name=arch)
 
 
-def preresnet20(num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD):
+def preresnet20(
+    num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_norm="fused"
+):
     """ResNetC-20: pre-activation ResNet with 3 blocks per stage (a paper student).
 
     Arguments as `preresnet`. Example: `preresnet20(num_classes=100)`.
     """
-    return preresnet(20, num_classes, input_shape, mean, std)
+    return preresnet(20, num_classes, input_shape, mean, std, batch_norm)
 
 
-def preresnet32(num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD):
+def preresnet32(
+    num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_norm="fused"
+):
     """ResNetC-32: pre-activation ResNet with 5 blocks per stage (a paper student).
 
     Arguments as `preresnet`. Example: `preresnet32(num_classes=10, input_shape=(64, 64, 3))`.
     """
-    return preresnet(32, num_classes, input_shape, mean, std)
+    return preresnet(32, num_classes, input_shape, mean, std, batch_norm)

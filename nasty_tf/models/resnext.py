@@ -22,27 +22,31 @@ _DEPTH = 29
 _STAGE_STRIDES = (1, 2, 2)
 
 
-def resnext_bottleneck(x, out_channels, strides, cardinality, widen_factor, prefix):
+def resnext_bottleneck(
+    x, out_channels, strides, cardinality, widen_factor, prefix, batch_norm="fused"
+):
     """The ResNeXt bottleneck with a grouped 3x3 convolution."""
     inner = cardinality * out_channels // widen_factor
     out = _common.conv2d(x, inner, 1, f"{prefix}_conv1")
-    out = _common.batch_norm(out, f"{prefix}_bn1")
+    out = _common.batch_norm(out, f"{prefix}_bn1", batch_norm)
     out = layers.ReLU(name=f"{prefix}_relu1")(out)
     out = _common.conv2d(out, inner, 3, f"{prefix}_conv2", strides=strides, groups=cardinality)
-    out = _common.batch_norm(out, f"{prefix}_bn2")
+    out = _common.batch_norm(out, f"{prefix}_bn2", batch_norm)
     out = layers.ReLU(name=f"{prefix}_relu2")(out)
     out = _common.conv2d(out, out_channels, 1, f"{prefix}_conv3")
-    out = _common.batch_norm(out, f"{prefix}_bn3")
+    out = _common.batch_norm(out, f"{prefix}_bn3", batch_norm)
     shortcut = x
     # The reference projects only on a channel change; every strided block changes channels.
     if x.shape[-1] != out_channels:
         shortcut = _common.conv2d(x, out_channels, 1, f"{prefix}_shortcut_conv", strides=strides)
-        shortcut = _common.batch_norm(shortcut, f"{prefix}_shortcut_bn")
+        shortcut = _common.batch_norm(shortcut, f"{prefix}_shortcut_bn", batch_norm)
     out = layers.Add(name=f"{prefix}_add")([shortcut, out])
     return layers.ReLU(name=f"{prefix}_out")(out)
 
 
-def resnext29(num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD):
+def resnext29(
+    num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_norm="fused"
+):
     """ResNeXt-29, 8x64d (cardinality 8, widen factor 4): a paper teacher.
 
     Args:
@@ -50,6 +54,8 @@ def resnext29(num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR
         input_shape: `(height, width, channels)`; any size, e.g. 32x32 or 64x64.
         mean: Per-channel pixel mean in [0, 1] units, stored in the network.
         std: Per-channel pixel standard deviation in [0, 1] units.
+        batch_norm: "fused" (`FusedBatchNormalization`, the default: TensorFlow's fused kernel)
+            or "keras" (`keras.layers.BatchNormalization`); saved files hold Keras' layer either way.
 
     Returns:
         A Functional `keras.Model` named `"resnext29"` with 1024-d `"features"`.
@@ -60,18 +66,18 @@ def resnext29(num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR
     model = resnext29(num_classes=100)  # 34,518,948 trainable parameters
     ```
     """
-    input_shape = _common.check_arguments("resnext29", num_classes, input_shape)
+    input_shape = _common.check_arguments("resnext29", num_classes, input_shape, batch_norm)
     blocks_per_stage = (_DEPTH - 2) // 9
     widths = (64 * WIDEN_FACTOR, 128 * WIDEN_FACTOR, 256 * WIDEN_FACTOR)
     inputs, x = _common.network_input(input_shape, mean, std)
     x = _common.conv2d(x, 64, 3, "stem_conv")
-    x = _common.batch_norm(x, "stem_bn")
+    x = _common.batch_norm(x, "stem_bn", batch_norm)
     x = layers.ReLU(name="stem_relu")(x)
     for stage, (width, stage_strides) in enumerate(zip(widths, _STAGE_STRIDES), start=1):
         for index in range(blocks_per_stage):
             strides = stage_strides if index == 0 else 1
             x = resnext_bottleneck(
-                x, width, strides, CARDINALITY, WIDEN_FACTOR, f"stage{stage}_block{index}"
+                x, width, strides, CARDINALITY, WIDEN_FACTOR, f"stage{stage}_block{index}", batch_norm
             )
     features = layers.GlobalAveragePooling2D(name="features")(x)
     logits = _common.classifier(features, num_classes)

@@ -26,5 +26,5 @@ DEFAULT_PROTOCOL = digits_demo.NAME
 def get_protocol(name):
     """The protocol module registered as `name`."""
     if name not in PROTOCOLS:
-        raise InputError(f"--protocol: unknown protocol {name!r}. Available: {', '.join(sorted(PROTOCOLS))}")
+        raise InputError(f"protocol: unknown protocol {name!r}. Available: {', '.join(sorted(PROTOCOLS))}")
     return PROTOCOLS[name]

@@ -15,7 +15,6 @@ whose config equals one of the protocol's main student runs (e.g. tau_s at the p
 value) is not trained again: the main run's directory is used.
 """
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -44,15 +43,15 @@ def check_sweeps(sweeps):
     """
     checked = {}
     for dimension, values in (sweeps or {}).items():
-        flag = f"--sweep_{dimension}"
+        name = f"sweep_{dimension}"  # the sweep's name in reports (and the binary's flag)
         if dimension not in DIMENSIONS:
             raise InputError(f"unknown sweep dimension {dimension!r}. Available: {', '.join(DIMENSIONS)}")
         try:
             values = tuple(float(value) for value in values)
         except (TypeError, ValueError):
-            raise InputError(f"{flag} must be a list of numbers. Received: {values!r}") from None
+            raise InputError(f"{name} must be a list of numbers. Received: {values!r}") from None
         if not values:
-            raise InputError(f"{flag} must list at least one value")
+            raise InputError(f"{name} must list at least one value")
         for value in values:
             ok = {
                 "kd_temperature": value > 0,
@@ -61,7 +60,7 @@ def check_sweeps(sweeps):
                 "omega": value >= 0,
             }[dimension]
             if not ok:
-                raise InputError(f"{flag}: value out of range: {value}")
+                raise InputError(f"{name}: value out of range: {value}")
         checked[dimension] = tuple(dict.fromkeys(values))  # duplicates dropped, order kept
     return checked
 
@@ -78,27 +77,15 @@ def run_key(route, config, kd=None):
     return _short_sha1(canonical_config(route, config, kd))
 
 
-def legacy_run_key(route, config, kd=None):
-    """The key that runs cached before partners were identified by contents had: the same
-    config with the partner's path as given (for a `DataFreeConfig`, its teacher's)."""
-    fields = canonical_config(route, config, kd)
-    if fields.pop("teacher_sha256", None) is not None:
-        fields["teacher"] = config.teacher
-    fields["kd"] = dataclasses.asdict(kd) if kd is not None else None
-    return _short_sha1(fields)
-
-
 def _short_sha1(fields):
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 
 def cached_run_dir(parent, route, config, kd=None):
-    """`parent/<run_key>`, or `parent/<legacy_run_key>` where only that one exists (a run
-    cached by an earlier version, found where it lies instead of being trained again)."""
-    current = os.path.join(parent, run_key(route, config, kd))
-    legacy = os.path.join(parent, legacy_run_key(route, config, kd))
-    return legacy if os.path.isdir(legacy) and not os.path.exists(current) else current
+    """`parent/<run_key>`: where the run is cached (a run written under another format of the
+    run directory is reported as such when reused: `RunDirectory` checks `format_version`)."""
+    return os.path.join(parent, run_key(route, config, kd))
 
 
 def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, on_finished, main_dirs):

@@ -1,6 +1,7 @@
 """CIFAR-10 at CPU scale: the effect on real data in about half an hour on 2 cores.
 
-The real CIFAR-10 of `../shared/data` (a JPEG copy, as an image folder), a stratified 30%
+The real CIFAR-10 as an image folder, given as `data_dir` (`tools.reproduce` defaults it to
+the JPEG copy in `../shared/data`), a stratified 30%
 subset of its training split (15,000 images; the full 10,000-image test split), and the
 paper's plain CNN everywhere: teachers 16 epochs of Adam 2e-3 with a cosine decay, students
 ("Teacher Self") a 20-epoch stealer's schedule of Adam 1e-3, KD alpha 0.9, tau_s 4, nasty
@@ -27,13 +28,11 @@ from nasty_tf.protocols.teacher_student import Stage, TeacherStudentSettings
 
 NAME = "cifar10_cpu"
 DESCRIPTION = "Plain-CNN teachers and students on a 30% CIFAR-10 subset (about 30 minutes on 2 CPU cores)."
-DEFAULT_DATA_DIR = "../shared/data/cifar10-jpeg.tar.gz"
 
 
 def default_settings():
     return TeacherStudentSettings(
         dataset="image_folder",
-        data_dir=DEFAULT_DATA_DIR,
         train_fraction=0.3,
         teacher=Stage(arch="cnn", epochs=16, optimizer="adam", learning_rate=2e-3, lr_schedule="cosine"),
         students=(Stage(arch="cnn", epochs=20, optimizer="adam", learning_rate=1e-3),),

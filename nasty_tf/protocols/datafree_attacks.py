@@ -26,7 +26,7 @@ def check_methods(methods, options):
     methods = tuple(dict.fromkeys(methods or ()))
     for method in methods:
         if method not in METHODS:
-            raise InputError(f"--datafree: unknown method {method!r}. Available: {', '.join(METHODS)}")
+            raise InputError(f"datafree: unknown method {method!r}. Available: {', '.join(METHODS)}")
         DataFreeConfig(method=method, teacher="", **options.get(method, {}))  # fails early on bad options
     return methods
 

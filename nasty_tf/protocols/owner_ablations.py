@@ -26,7 +26,7 @@ def check_adversary_archs(archs, available):
     archs = tuple(dict.fromkeys(archs or ()))
     for arch in archs:
         if arch not in available:
-            raise InputError(f"--adversary_archs: unknown architecture {arch!r}. Available: {', '.join(available)}")
+            raise InputError(f"adversary_archs: unknown architecture {arch!r}. Available: {', '.join(available)}")
     return archs
 
 

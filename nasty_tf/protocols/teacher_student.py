@@ -108,7 +108,7 @@ def scale_epochs(settings, factor):
         InputError: `factor` is not a positive number.
     """
     if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
-        raise InputError(f"--epochs_scale must be > 0. Received: {factor}")
+        raise InputError(f"epochs_scale must be > 0. Received: epochs_scale={factor}")
 
     def scaled(stage):
         return dataclasses.replace(stage, epochs=max(1, round(stage.epochs * factor)))
@@ -126,7 +126,7 @@ def with_student_archs(settings, archs):
     stage. `TEACHER_SELF` ("self") stands for the teacher's architecture.
     """
     if not archs:
-        raise InputError("--student_archs must name at least one architecture")
+        raise InputError("student_archs must name at least one architecture")
     known = {stage.arch: stage for stage in settings.students}
     template = settings.students[-1]
     return settings.replace(
@@ -179,14 +179,14 @@ def _announce(what):
     print(f"== {what}", flush=True)
 
 
-def _load_given(path, flag, dataset, arch):
+def _load_given(path, argument, dataset, arch):
     """Loads a teacher given by file; it must be the protocol's teacher architecture."""
-    network = load_network(path, flag, dataset)
+    network = load_network(path, argument, dataset)
     # Files this toolkit wrote name the network after its arch; a foreign name is let through.
     if network.name in models.available_models() and network.name != arch:
         raise InputError(
-            f"{flag}: {path!r} holds a {network.name} network but the protocol's teacher is "
-            f"{arch}; pass --arch={network.name}"
+            f"{argument}: {path!r} holds a {network.name} network but the protocol's teacher is "
+            f"{arch}; pass arch={network.name}"
         )
     return network
 
@@ -205,7 +205,7 @@ def _given_metrics(network, path, dataset, arch):
 def _given_nasty_metrics(network, settings, dataset, normal_path):
     """Metrics of a given nasty teacher, with its adversarial KL against the normal teacher."""
     metrics, logits = _given_metrics(network, settings.nasty_teacher, dataset, settings.teacher.arch)
-    normal_logits = predict_logits(load_network(normal_path, "--normal_teacher", dataset), dataset.x_test)
+    normal_logits = predict_logits(load_network(normal_path, "normal_teacher", dataset), dataset.x_test)
     metrics["adversarial_kl"] = adversarial_kl(logits, normal_logits, settings.temperature)
     metrics["adversary_accuracy"] = accuracy_percent(normal_logits, dataset.y_test)
     return metrics
@@ -232,8 +232,8 @@ def run(name, settings, output_dir, on_finished="reuse"):
     if settings.strategy == "multi_worker":
         # Every worker would write the report and figures; the single-run binaries handle it.
         raise InputError(
-            "--strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
-            "a protocol runs on one host: use --strategy=auto or mirrored"
+            "strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
+            "a protocol runs on one host: use strategy=auto or mirrored"
         )
     # Validate every config before the first (possibly long) stage starts.
     teacher_config = _train_config(
@@ -253,10 +253,10 @@ def run(name, settings, output_dir, on_finished="reuse"):
         for route in ("normal", "nasty")
     }
     student_stages = resolved_students(settings)
-    for flag, stage in [("--arch", settings.teacher)] + [("--student_archs", s) for s in student_stages]:
+    for argument, stage in [("arch", settings.teacher)] + [("student_archs", s) for s in student_stages]:
         if stage.arch not in models.available_models():
             raise InputError(
-                f"{flag}: unknown architecture {stage.arch!r}. "
+                f"{argument}: unknown architecture {stage.arch!r}. "
                 f"Available: {', '.join(models.available_models())}, or '{TEACHER_SELF}' for students"
             )
     student_configs = [
@@ -271,7 +271,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
     arch = settings.teacher.arch
     # Given files are checked before anything trains: a wrong path should not cost a teacher.
     given = {
-        route: _load_given(path, f"--{route}_teacher", dataset, arch)
+        route: _load_given(path, f"{route}_teacher", dataset, arch)
         for route, path in (("normal", settings.normal_teacher), ("nasty", settings.nasty_teacher))
         if path
     }
@@ -351,8 +351,8 @@ def run(name, settings, output_dir, on_finished="reuse"):
     if settings.figures:
         _announce("figures: logit responses, t-SNE of features and logits")
         written_figures = figures.teacher_figures(
-            load_network(teacher_files["normal"], "--normal_teacher"),
-            load_network(teacher_files["nasty"], "--nasty_teacher"),
+            load_network(teacher_files["normal"], "normal_teacher"),
+            load_network(teacher_files["nasty"], "nasty_teacher"),
             dataset,
             settings.kd_temperature,  # the temperature a stealer's KD sees
             output_dir,

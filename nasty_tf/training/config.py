@@ -75,25 +75,25 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.epochs < 1:
-            raise InputError(f"--epochs must be >= 1. Received: {self.epochs}")
+            raise InputError(f"epochs must be >= 1. Received: epochs={self.epochs}")
         if self.batch_size < 1:
-            raise InputError(f"--batch_size must be >= 1. Received: {self.batch_size}")
+            raise InputError(f"batch_size must be >= 1. Received: batch_size={self.batch_size}")
         if not self.learning_rate > 0:
-            raise InputError(f"--learning_rate must be > 0. Received: {self.learning_rate}")
+            raise InputError(f"learning_rate must be > 0. Received: learning_rate={self.learning_rate}")
         if self.weight_decay < 0:
-            raise InputError(f"--weight_decay must be >= 0. Received: {self.weight_decay}")
+            raise InputError(f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay}")
         if not 0 < self.train_fraction <= 1:
-            raise InputError(f"--train_fraction must be in (0, 1]. Received: {self.train_fraction}")
+            raise InputError(f"train_fraction must be in (0, 1]. Received: train_fraction={self.train_fraction}")
         if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}")
+            raise InputError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(
-                f"--lr_schedule must be one of {LR_SCHEDULES}. Received: {self.lr_schedule!r}"
+                f"lr_schedule must be one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}"
             )
         if self.weight_decay_mode not in WEIGHT_DECAY_MODES:
             raise InputError(
-                f"--weight_decay_mode must be one of {WEIGHT_DECAY_MODES}. "
-                f"Received: {self.weight_decay_mode!r}"
+                f"weight_decay_mode must be one of {WEIGHT_DECAY_MODES}. "
+                f"Received: weight_decay_mode={self.weight_decay_mode!r}"
             )
         _check_milestones(self)
         check_strategy(self.strategy)
@@ -128,12 +128,12 @@ def _check_milestones(config):
     shown = ",".join(str(m) for m in milestones)
     if not all(0 < m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
         raise InputError(
-            f"--lr_milestones must be increasing fractions of the epochs in (0, 1). Received: {shown}"
+            f"lr_milestones must be increasing fractions of the epochs in (0, 1). Received: lr_milestones={shown}"
         )
     if config.lr_schedule == "multistep" and not milestones:
-        raise InputError("--lr_milestones is required for --lr_schedule=multistep (e.g. 0.5,0.75)")
+        raise InputError("lr_milestones is required for lr_schedule=multistep (e.g. 0.5,0.75)")
     if not 0 < config.lr_decay <= 1:
-        raise InputError(f"--lr_decay must be in (0, 1]. Received: {config.lr_decay}")
+        raise InputError(f"lr_decay must be in (0, 1]. Received: lr_decay={config.lr_decay}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,14 +146,14 @@ class NastyConfig:
 
     def __post_init__(self):
         if not self.omega >= 0:
-            raise InputError(f"--omega must be >= 0. Received: {self.omega}")
+            raise InputError(f"omega must be >= 0. Received: omega={self.omega}")
         if not self.temperature > 0:
-            raise InputError(f"--temperature must be > 0. Received: {self.temperature}")
+            raise InputError(f"temperature must be > 0. Received: temperature={self.temperature}")
 
     def identity(self):
         """What decides a run against this adversary: its file's contents, not its path."""
         return {
-            "adversary_sha256": model_file_sha256(self.adversary, "--adversary"),
+            "adversary_sha256": model_file_sha256(self.adversary, "adversary"),
             "omega": self.omega,
             "temperature": self.temperature,
         }
@@ -169,14 +169,14 @@ class DistillConfig:
 
     def __post_init__(self):
         if not 0 <= self.alpha <= 1:
-            raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
+            raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
         if not self.temperature > 0:
-            raise InputError(f"--temperature must be > 0. Received: {self.temperature}")
+            raise InputError(f"temperature must be > 0. Received: temperature={self.temperature}")
 
     def identity(self):
         """What decides a run from this teacher: its file's contents, not its path."""
         return {
-            "teacher_sha256": model_file_sha256(self.teacher, "--teacher"),
+            "teacher_sha256": model_file_sha256(self.teacher, "teacher"),
             "alpha": self.alpha,
             "temperature": self.temperature,
         }

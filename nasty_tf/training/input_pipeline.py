@@ -14,10 +14,17 @@ the indices (the arrays are not copied into a shuffle buffer), batches gathered 
 arrays, `prefetch(1)`, autotuning off. On JAX Keras iterates numpy arrays itself (no tf.data),
 so there the arrays are passed as they are.
 
+Exact resume: given the run's `epochs`, `fit_inputs` makes each epoch's order a pure function
+of (seed, epoch) (`epoch_order`, the same on both backends) and starts at the epoch a resumed
+run restarts from, instead of a shuffle whose sequence would restart at epoch 0's order in a
+new process (`tf.data`'s `reshuffle_each_iteration`, Keras' global numpy RNG on JAX).
+
 Memory-mapped images (`--data_cache_dir`, `nasty_tf.data.decoded_cache`) are not copied into a
 tensor: each batch is read from the mapped file inside the pipeline (`tf.numpy_function`), so
 only the batches in flight are in memory.
 """
+
+import math
 
 import keras
 import numpy as np
@@ -31,18 +38,56 @@ def _without_autotune(dataset):
     return dataset.with_options(options)
 
 
-def batches(images, labels=None, *, batch_size, shuffle_seed=None):
-    """A `tf.data.Dataset` of `(images, labels)` (or images) batches, in order or reshuffled
-    every epoch with `shuffle_seed`; the last batch may be smaller."""
+def epoch_order(seed, epoch, count):
+    """The order in which epoch `epoch` of a run seeded `seed` visits `count` examples: a pure
+    function of (seed, epoch), so a resumed process draws what an uninterrupted one would."""
+    return np.random.default_rng([int(seed) % 2**63, int(epoch)]).permutation(count)
+
+
+def batches(images, labels=None, *, batch_size, shuffle_seed=None, epoch=None):
+    """A `tf.data.Dataset` of `(images, labels)` (or images) batches: in order, reshuffled
+    every epoch with `shuffle_seed`, or, given `epoch` too, in that epoch's `epoch_order`. The
+    last batch may be smaller."""
     import tensorflow as tf
 
     count = len(images)
-    indices = tf.data.Dataset.range(count)
-    if shuffle_seed is not None:
-        indices = indices.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
-    gather = _gather_mapped(images, labels) if isinstance(images, np.memmap) else _gather_tensors(images, labels)
-    dataset = indices.batch(batch_size).map(gather).prefetch(1)
+    if shuffle_seed is not None and epoch is not None:
+        indices = tf.data.Dataset.from_tensor_slices(epoch_order(shuffle_seed, epoch, count))
+    else:
+        indices = tf.data.Dataset.range(count)
+        if shuffle_seed is not None:
+            indices = indices.shuffle(count, seed=shuffle_seed, reshuffle_each_iteration=True)
+    dataset = indices.batch(batch_size).map(_gather(images, labels)).prefetch(1)
     return _without_autotune(dataset)
+
+
+def _gather(images, labels):
+    return _gather_mapped(images, labels) if isinstance(images, np.memmap) else _gather_tensors(images, labels)
+
+
+def _epochs_of_batches(images, labels, batch_size, seed, first_epoch, epochs):
+    """Epochs `first_epoch`..`epochs - 1` of batches in `epoch_order`, as one `tf.data` stream."""
+    import tensorflow as tf
+
+    count = len(images)
+
+    def order(epoch):
+        return epoch_order(seed, epoch, count).astype(np.int64)
+
+    def one_epoch(epoch):
+        indices = tf.numpy_function(order, [epoch], tf.int64, stateful=False)
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(indices, [count])).batch(batch_size)
+
+    dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return _without_autotune(dataset.map(_gather(images, labels)).prefetch(1))
+
+
+def _numpy_epochs_of_batches(images, labels, batch_size, seed, first_epoch, epochs):
+    for epoch in range(first_epoch, epochs):
+        order = epoch_order(seed, epoch, len(images))
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            yield (images[batch], labels[batch]) if labels is not None else images[batch]
 
 
 def _gather_tensors(images, labels):
@@ -87,10 +132,24 @@ def uses_tf_data():
     return keras.backend.backend() == "tensorflow"
 
 
-def fit_inputs(images, labels=None, *, batch_size, shuffle_seed=None):
+def fit_inputs(images, labels=None, *, batch_size, shuffle_seed=None, epochs=None, initial_epoch=0):
     """`fit` keyword arguments for in-memory arrays, reshuffled every epoch if `shuffle_seed`
     is given: `batches` on TensorFlow (with `shuffle=False`, as the dataset shuffles itself;
-    `fit` would only warn), the arrays themselves elsewhere."""
+    `fit` would only warn), the arrays themselves elsewhere.
+
+    Given the run's `epochs` too, epoch e is served in `epoch_order(shuffle_seed, e)`, starting
+    at `initial_epoch` (where a resumed `fit` starts), on either backend: one stream of batches
+    over the remaining epochs with `steps_per_epoch`, so that a resumed run equals an
+    uninterrupted one.
+    """
+    if shuffle_seed is not None and epochs is not None:
+        steps = math.ceil(len(images) / batch_size)
+        # Never empty (a generator must yield a first batch): a run resumed after its last
+        # epoch trains no more, so what the stream would hold does not matter.
+        first = min(initial_epoch, epochs - 1)
+        make = _epochs_of_batches if uses_tf_data() else _numpy_epochs_of_batches
+        stream = make(images, labels, batch_size, shuffle_seed, first, epochs)
+        return dict(x=stream, steps_per_epoch=steps, shuffle=False)
     if uses_tf_data():
         dataset = batches(images, labels, batch_size=batch_size, shuffle_seed=shuffle_seed)
         return dict(x=dataset, shuffle=False)

@@ -4,10 +4,8 @@ Each takes frozen configs (and optionally an already loaded dataset), writes its
 `output_dir` (DESIGN.md section 6) and returns the metrics dict that it saved.
 """
 
-import csv
 import dataclasses
 import math
-import os
 import time
 
 import keras
@@ -21,12 +19,11 @@ from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training import input_pipeline, multi_worker, precision
 from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
-from nasty_tf.training.callbacks import StopOnNonFiniteLoss
+from nasty_tf.training.callbacks import StopOnNonFiniteLoss, TrainingBackup, run_callbacks
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.optimizers import make_optimizer
 from nasty_tf.training.run_directory import RunDirectory
 
-_HISTORY_FILE = "history.csv"
 
 
 def load_data(config):
@@ -70,6 +67,16 @@ def _strategy(config):
     return strategy
 
 
+def _run_directory(config, run_config, on_finished):
+    """The run's directory; only the chief of a multi-worker run writes (and locks) it."""
+    return RunDirectory(
+        config.output_dir,
+        run_config,
+        on_finished,
+        writes=multi_worker.is_chief_task() if config.strategy == "multi_worker" else True,
+    )
+
+
 def _set_up(config, run_dir, dataset):
     """An unfinished run's strategy (which also decides whether this worker writes) and data."""
     strategy = _strategy(config)
@@ -83,35 +90,35 @@ def _augmenter(config, dataset):
     return data_lib.make_augmenter(dataset.augmentation, seed=config.seed)
 
 
-def _read_history(path):
-    """Per-epoch logs from Keras' CSVLogger, keeping the last row of an epoch that a resume redid."""
-    if not os.path.exists(path):
-        return {}
-    rows = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = row
-    history = {}
-    for epoch in sorted(rows):
-        for key, value in rows[epoch].items():
-            if key != "epoch":
-                history.setdefault(key, []).append(float(value))
-    return history
-
-
 def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     x_train, y_train = shard_evenly(strategy, dataset.x_train, dataset.y_train)
     validation = shard_evenly(strategy, dataset.x_test, dataset.y_test)
     steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
-    trainer(dataset.x_train[:1])  # BackupAndRestore can only restore into a built model
-    callbacks = _callbacks(run_dir, divergence_hint)
+    trainer(dataset.x_train[:1])  # the backup can only be restored into a built model
+    if run_dir.writes:
+        backup = TrainingBackup(run_dir.backup_dir)
+        callbacks = run_callbacks(run_dir, divergence_hint, backup)
+    else:  # a multi-worker run's other workers: read the chief's backup only
+        backup = multi_worker.RestoreOnly(run_dir.backup_dir)
+        callbacks = [StopOnNonFiniteLoss(divergence_hint), backup]
+    # Where `fit` resumes; history rows of epochs after it are dropped (they are redone).
+    initial_epoch = backup.completed_epochs()
+    run_dir.restart_history(initial_epoch)
     started = time.time()
     if config.strategy == "multi_worker":
         _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, strategy)
         return time.time() - started
-    # Not Keras' own autotuned tf.data pipeline (input_pipeline.py).
-    data = input_pipeline.fit_inputs(x_train, y_train, batch_size=config.batch_size, shuffle_seed=config.seed)
+    # Not Keras' own autotuned tf.data pipeline (input_pipeline.py); epoch e's order is a pure
+    # function of (seed, e), so a resumed run sees the batches an uninterrupted one does.
+    data = input_pipeline.fit_inputs(
+        x_train,
+        y_train,
+        batch_size=config.batch_size,
+        shuffle_seed=config.seed,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+    )
     if input_pipeline.uses_tf_data():
         validation = input_pipeline.batches(*validation, batch_size=config.batch_size)
     trainer.fit(
@@ -122,16 +129,6 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
         verbose=config.verbose,
     )
     return time.time() - started
-
-
-def _callbacks(run_dir, divergence_hint):
-    callbacks = [StopOnNonFiniteLoss(divergence_hint)]  # before the backup: never checkpoint NaN
-    if not run_dir.writes:  # a multi-worker run's other workers: read the chief's backup only
-        return callbacks + [multi_worker.RestoreOnly(run_dir.backup_dir)]
-    return callbacks + [
-        keras.callbacks.CSVLogger(os.path.join(run_dir.path, _HISTORY_FILE), append=True),
-        keras.callbacks.BackupAndRestore(run_dir.backup_dir),
-    ]
 
 
 def _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, strategy):
@@ -158,7 +155,7 @@ def _finish(run_dir, network, dataset, config, seconds, strategy, **extra):
         "dataset": dataset.name,
         "train_images": int(len(dataset.x_train)),
         "train_seconds": round(seconds, 1),
-        "history": _read_history(os.path.join(run_dir.path, _HISTORY_FILE)),
+        "history": run_dir.history(),
         "config": run_dir.config,
         "strategy": config.strategy,
         "replicas": strategy.num_replicas_in_sync,
@@ -180,7 +177,12 @@ def train(config, dataset=None, on_finished="error"):
     Returns:
         The metrics dict written to `metrics.json` (`accuracy` in percent on the test split).
     """
-    run_dir = RunDirectory(config.output_dir, _run_config("normal", config), on_finished)
+    # Held for the run's whole life: one writer per directory (`RunLock`).
+    with _run_directory(config, _run_config("normal", config), on_finished) as run_dir:
+        return _train(config, dataset, run_dir)
+
+
+def _train(config, dataset, run_dir):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)
@@ -205,9 +207,11 @@ def train_nasty(config, nasty, dataset=None, on_finished="error"):
         The metrics dict, with `adversary_accuracy` and `adversarial_kl` (tau_A^2-scaled
         `KL(p_nasty || p_adversary)` averaged over the test split) beside `accuracy`.
     """
-    run_dir = RunDirectory(
-        config.output_dir, _run_config("nasty", config, nasty), on_finished
-    )
+    with _run_directory(config, _run_config("nasty", config, nasty), on_finished) as run_dir:
+        return _train_nasty(config, nasty, dataset, run_dir)
+
+
+def _train_nasty(config, nasty, dataset, run_dir):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)
@@ -246,9 +250,11 @@ def distill(config, kd, dataset=None, on_finished="error"):
     Returns:
         The metrics dict, with `teacher_accuracy` beside the student's `accuracy`.
     """
-    run_dir = RunDirectory(
-        config.output_dir, _run_config("distill", config, kd), on_finished
-    )
+    with _run_directory(config, _run_config("distill", config, kd), on_finished) as run_dir:
+        return _distill(config, kd, dataset, run_dir)
+
+
+def _distill(config, kd, dataset, run_dir):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)

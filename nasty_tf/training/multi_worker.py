@@ -7,7 +7,7 @@ reduction dimension 0 for input with 0 dimensions"). Both are in Keras' private 
 instead of patching it this module runs the epochs itself through public APIs only: the
 trainer's own `train_step` / `test_step` (the same `compute_loss` as under `fit`) inside
 `strategy.run`, a `tf.data` pipeline split by `experimental_distribute_dataset`, and Keras'
-`CallbackList` so that `BackupAndRestore`, `CSVLogger` and the progress line work as in `fit`.
+`CallbackList` so that `TrainingBackup`, `CSVLogger` and the progress line work as in `fit`.
 
 Every worker runs the same program (same flags, its own `TF_CONFIG`). Only the chief writes:
 the run directory, the history and the per-epoch backups. The others read the chief's backup
@@ -15,6 +15,7 @@ when resuming, so `--output_dir` must be on a filesystem that every worker sees 
 TensorFlow's own multi-worker checkpoints).
 """
 
+import json
 import math
 import os
 import tempfile
@@ -22,6 +23,7 @@ import tempfile
 import keras
 
 from nasty_tf.training import input_pipeline
+from nasty_tf.training.callbacks import TrainingBackup
 
 _RESTORED_EPOCH = "_initial_epoch"  # where BackupAndRestore tells `fit` the epoch to resume at
 
@@ -36,31 +38,43 @@ def is_chief(strategy):
     return resolver.task_type == "worker" and resolver.task_id == 0
 
 
-class RestoreOnly(keras.callbacks.BackupAndRestore):
-    """A non-chief worker's `BackupAndRestore`: resumes from the chief's backup, never writes it.
+def is_chief_task():
+    """`is_chief` read from `TF_CONFIG` alone, before any strategy exists (a run decides who
+    locks its directory first): the `chief` task, else worker 0; True without a cluster."""
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        spec, task = cluster.get("cluster") or {}, cluster.get("task") or {}
+    except (ValueError, AttributeError):
+        return True  # creating the strategy reports the bad TF_CONFIG in one clear line
+    if not spec:
+        return True
+    if "chief" in spec:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0
+
+
+class RestoreOnly(TrainingBackup):
+    """A non-chief worker's `TrainingBackup`: resumes from the chief's backup, never writes it.
 
     It still saves its weights every epoch, to a scratch file it then deletes: reading
     synchronised variables is a collective op that every worker must join in step with the
     chief's save (TensorFlow's multi-worker rule: non-chief workers save to temporary paths).
     """
 
-    def on_epoch_end(self, epoch, logs=None):
+    def save(self, completed_epochs):
         with tempfile.TemporaryDirectory() as scratch:
             self.model.save_weights(os.path.join(scratch, "scratch.weights.h5"))
 
-    def on_train_batch_end(self, batch, logs=None):
-        pass  # saves per epoch only, as the chief's does
 
-    def on_train_end(self, logs=None):
-        pass  # the chief deletes the backup
-
-
-def _distributed_batches(strategy, images, labels, batch_size, shuffle_seed=None):
+def _distributed_batches(strategy, images, labels, batch_size, shuffle_seed=None, epoch=None):
     import tensorflow as tf
 
     # The same seed on every worker: each epoch's global batches are the same everywhere and
-    # the strategy gives each replica its own slice of them.
-    dataset = input_pipeline.batches(images, labels, batch_size=batch_size, shuffle_seed=shuffle_seed)
+    # the strategy gives each replica its own slice of them. Epoch e's order is a pure function
+    # of (seed, e) (`input_pipeline.epoch_order`): a resumed run sees an uninterrupted one's.
+    dataset = input_pipeline.batches(
+        images, labels, batch_size=batch_size, shuffle_seed=shuffle_seed, epoch=epoch
+    )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
@@ -105,7 +119,6 @@ def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbac
         epochs=epochs,
         steps=steps,
     )
-    train_batches = _distributed_batches(strategy, x, y, batch_size, shuffle_seed=seed)
     validation_batches = _distributed_batches(strategy, *validation_data, batch_size)
     train_step = _distributed_step(strategy, trainer.train_step)
     test_step = _distributed_step(strategy, trainer.test_step)
@@ -117,6 +130,7 @@ def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbac
     for epoch in range(getattr(trainer, _RESTORED_EPOCH) or 0, epochs):
         trainer.reset_metrics()
         callback_list.on_epoch_begin(epoch)
+        train_batches = _distributed_batches(strategy, x, y, batch_size, shuffle_seed=seed, epoch=epoch)
         for step, batch in enumerate(train_batches):
             callback_list.on_train_batch_begin(step)
             step_logs = train_step(batch)
