@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from binaries import ROOT, assert_one_line_error, run_tool
 
 pytestmark = pytest.mark.single_pass  # tf.distribute is TensorFlow-only

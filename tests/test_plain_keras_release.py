@@ -3,9 +3,14 @@
 Every `.keras` file the project writes for a network goes through `atomic_save_model`, which
 saves `as_plain_keras(network)` (issue 16). Here the nine architectures of the zoo (written by
 that function), the networks that the real jobs write (normal and nasty teachers, a KD student
-under mixed_bfloat16, a DeepInversion student) and a converted legacy network are all loaded in
-ONE fresh Python process in which any import of nasty_tf fails, from a directory outside the
-checkout, and their logits are compared with those of the networks in memory.
+under mixed_bfloat16, a DeepInversion student) and a converted legacy network are all loaded by
+fresh Python processes in which any import of nasty_tf fails, run from a directory outside the
+checkout: one on TensorFlow and one on JAX (a customer's backend need not be the owner's), in
+parallel. Their logits are compared with those of the networks in memory.
+
+Single pass: the files are written once, on the default backend, and read on both; what
+writes them (`clone_model`, `set_weights`, `save`) is backend-neutral Keras, and the JAX pass
+of tests/test_training.py and tests/test_datafree.py runs the jobs themselves on JAX.
 """
 
 import json
@@ -26,10 +31,15 @@ from nasty_tf.models import legacy_layers, plain_keras
 from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, train, train_nasty
 
 # Keras' TensorFlow backend converts tensors with a bare `np.array(x)` that NumPy 2 warns about.
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+    pytest.mark.single_pass,
+]
+LOADER_BACKENDS = ("tensorflow", "jax")
 
-# Run as `python -c` in a directory outside the checkout: loads every file of cases.json with
-# Keras alone (safe mode) and writes its logits on its images and the loaded layers' classes.
+# Run as `python -c <this> <cases.json>` in a directory outside the checkout: loads every file of
+# cases.json with Keras alone (safe mode), writes its logits on its images and the loaded layers'
+# classes into the working directory.
 _LOAD_WITHOUT_NASTY_TF = r"""
 import json, sys
 
@@ -48,7 +58,7 @@ def layers_of(model):
         if isinstance(layer, keras.Model):
             yield from layers_of(layer)
 
-cases = json.load(open("cases.json"))
+cases = json.load(open(sys.argv[1]))
 logits, classes = {}, {}
 for name, (path, images) in cases.items():
     model = keras.saving.load_model(path, safe_mode=True)
@@ -178,21 +188,25 @@ def released(tmp_path_factory):
     for kind, batch in images.items():
         np.save(outside / f"{kind}.npy", batch)
     json.dump(
-        {name: (path, f"{kind}.npy") for name, (path, kind) in cases.items()},
+        {name: (path, str(outside / f"{kind}.npy")) for name, (path, kind) in cases.items()},
         open(outside / "cases.json", "w"),
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-c", _LOAD_WITHOUT_NASTY_TF],
-        cwd=outside,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = dict(np.load(outside / "logits.npz"))
-    report = json.load(open(outside / "classes.json"))
+    loaders = {}
+    for backend in LOADER_BACKENDS:
+        (outside / backend).mkdir()
+        log = open(outside / backend / "log.txt", "w")
+        loaders[backend] = subprocess.Popen(
+            [sys.executable, "-c", _LOAD_WITHOUT_NASTY_TF, str(outside / "cases.json")],
+            cwd=outside / backend,
+            env={**env, "KERAS_BACKEND": backend},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    for backend, loader in loaders.items():
+        assert loader.wait(timeout=600) == 0, (outside / backend / "log.txt").read_text()[-3000:]
+    loaded = {b: dict(np.load(outside / b / "logits.npz")) for b in LOADER_BACKENDS}
+    report = {b: json.load(open(outside / b / "classes.json")) for b in LOADER_BACKENDS}
     return {
         "root": root,
         "cases": {name: path for name, (path, _) in cases.items()},
@@ -206,16 +220,19 @@ def released(tmp_path_factory):
 
 
 def _assert_same_predictions(released, name):
-    expected, loaded = released["expected"][name], released["loaded"][name]
-    assert loaded.shape == expected.shape and expected.shape[-1] == 10
-    # The fused and Keras' BatchNorm kernels round differently: equal to float rounding.
-    scale = max(float(np.abs(expected).max()), 1.0)
-    np.testing.assert_allclose(loaded / scale, expected / scale, atol=1e-5)
-    np.testing.assert_array_equal(np.argmax(loaded, -1), np.argmax(expected, -1))
+    expected = released["expected"][name]
+    for backend in LOADER_BACKENDS:
+        loaded = released["loaded"][backend][name]
+        assert loaded.shape == expected.shape and expected.shape[-1] == 10, backend
+        # The fused and Keras' BatchNorm kernels, and the backends, round differently.
+        scale = max(float(np.abs(expected).max()), 1.0)
+        np.testing.assert_allclose(loaded / scale, expected / scale, atol=1e-5, err_msg=backend)
+        np.testing.assert_array_equal(np.argmax(loaded, -1), np.argmax(expected, -1), backend)
 
 
-def test_nasty_tf_was_never_imported_by_the_loader(released):
-    assert released["report"]["nasty_tf_loaded"] == []
+def test_nasty_tf_was_never_imported_by_the_loaders(released):
+    for backend in LOADER_BACKENDS:
+        assert released["report"][backend]["nasty_tf_loaded"] == [], backend
 
 
 @pytest.mark.parametrize("arch", models.available_models())
@@ -230,7 +247,7 @@ def test_every_job_output_loads_and_predicts_without_nasty_tf(released, name):
 
 
 def test_saved_networks_hold_built_in_layers_only(released):
-    classes = released["report"]["classes"]
+    classes = released["report"]["tensorflow"]["classes"]
     assert set(classes) == set(models.available_models()) | {
         "normal",
         "nasty",

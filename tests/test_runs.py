@@ -24,7 +24,15 @@ import pytest
 from binaries import ROOT, assert_one_line_error, run_tool
 from nasty_tf import InputError
 from nasty_tf.datafree import DataFreeConfig, run_datafree
-from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data, train, train_nasty
+from nasty_tf.training import (
+    DistillConfig,
+    NastyConfig,
+    TrainConfig,
+    distill,
+    load_data,
+    train,
+    train_nasty,
+)
 from nasty_tf.training.run_directory import FORMAT_VERSION, KILL_AT_ENV, LOCK_FILE, RunLock
 
 KILLED = -9  # a subprocess's return code after SIGKILL
@@ -142,11 +150,12 @@ def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_ru
     assert_same_run(reference["normal"].output_dir, out)
 
 
-def test_train_nasty_killed_mid_save_resumes_exactly(reference, tmp_path):
+def test_train_nasty_killed_mid_save_resumes_exactly_as_a_protocol_stage(reference, tmp_path):
+    # A protocol stage is this job call with on_finished="reuse" (protocols/teacher_student.py).
     config, nasty = reference["nasty"]
     config = config.replace(output_dir=str(tmp_path / "nasty"))
-    assert_killed(spawn_job("backup:0", "nasty", config, nasty))
-    train_nasty(config, nasty)
+    assert_killed(spawn_job("backup:0", "nasty", config, nasty, on_finished="reuse"))
+    train_nasty(config, nasty, on_finished="reuse")
     assert_same_run(reference["nasty"][0].output_dir, config.output_dir)
 
 
@@ -183,25 +192,20 @@ def test_dafl_killed_mid_epoch_resumes_exactly_generator_included(reference, tmp
 
 
 def test_a_kill_between_the_two_final_writes_leaves_a_consistent_run(reference, tmp_path):
+    # A finished run (a copy of the reference), then overwritten by a longer one.
     config = reference["normal"].replace(output_dir=str(tmp_path / "run"))
-    # A first run killed between its model and its metrics: it is not finished, and its rerun
-    # (which resumes from the backup of its last epoch) equals the uninterrupted run.
-    assert_killed(spawn_job("finish:between_writes", "train", config))
-    assert not os.path.exists(os.path.join(config.output_dir, "model.keras"))
-    assert not os.path.exists(os.path.join(config.output_dir, "metrics.json"))
-    train(config)
-    assert_same_run(reference["normal"].output_dir, config.output_dir)
-
-    # Overwriting a finished run: killed before the commit, both files stay the old ones...
-    old_metrics = read(os.path.join(config.output_dir, "metrics.json"))
+    shutil.copytree(reference["normal"].output_dir, config.output_dir)
+    old_metrics = json.loads(read(os.path.join(config.output_dir, "metrics.json")))
     old_weights = weights(config.output_dir)
     longer = config.replace(epochs=4)
+    # Killed between the model and the metrics (before the commit): both stay the old ones.
     assert_killed(spawn_job("finish:between_writes", "train", longer, on_finished="overwrite"))
-    assert train(config, on_finished="reuse") == json.loads(old_metrics)
+    assert os.path.exists(os.path.join(config.output_dir, ".staged-model.keras"))
+    assert train(config, on_finished="reuse") == old_metrics
     for old, now in zip(old_weights, weights(config.output_dir), strict=True):
         np.testing.assert_array_equal(now, old)
-    # ...killed after it (the new model in place, the old metrics not yet replaced), the next
-    # opening completes the finish: both are the new ones.
+    # Killed after the commit, with the new model in place and the old metrics not yet
+    # replaced: the next opening completes the finish, and both are the new ones.
     assert_killed(spawn_job("finish:renaming", "train", longer, on_finished="overwrite"))
     metrics = train(longer, on_finished="reuse")
     assert metrics["epochs"] == 4 and len(metrics["history"]["loss"]) == 4
@@ -209,7 +213,8 @@ def test_a_kill_between_the_two_final_writes_leaves_a_consistent_run(reference, 
     dataset = load_data(config)
     predicted = np.argmax(network.predict(dataset.x_test, verbose=0), axis=-1)
     assert np.mean(predicted == dataset.y_test) * 100 == pytest.approx(metrics["accuracy"])
-    assert sorted(name for name in os.listdir(config.output_dir) if name.startswith(".")) == []
+    assert [name for name in os.listdir(config.output_dir) if name.startswith(".")] == []
+    assert not os.path.exists(os.path.join(config.output_dir, "backup"))
 
 
 def test_a_second_process_is_refused_at_once_naming_the_holder(reference, tmp_path):

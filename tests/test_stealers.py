@@ -195,6 +195,8 @@ def test_a_release_serving_only_probabilities_teaches_the_same(stingy_release, d
     )
 
 
+# Layer names and variable sets only: the same on every backend (and JAX builds ResNet-18 slowly).
+@pytest.mark.single_pass
 @pytest.mark.parametrize(
     "arch, taps",
     [
@@ -272,3 +274,6 @@ def test_every_stealer_trains_its_student_from_a_stingy_release(name, digits, st
     assert {"ce", "accuracy"} <= set(history.history)
     if name != "label_smoothing":
         assert np.isfinite(history.history["kl"]).all()
+    if name == "skeptical":  # labels only in epoch 0 (loss = CE of the final head), KD after
+        assert losses[0] == pytest.approx(history.history["ce"][0], rel=1e-4)
+        assert losses[1] > history.history["ce"][1] + 1.0

@@ -5,14 +5,22 @@ import json
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from nasty_tf import InputError, NastyTeacher
 from nasty_tf.errors import TrainingDiverged
-from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
-from nasty_tf.training import load_network, train, train_nasty
+from nasty_tf.training import (
+    DistillConfig,
+    NastyConfig,
+    TrainConfig,
+    distill,
+    load_data,
+    load_network,
+    train,
+    train_nasty,
+)
 from nasty_tf.training.optimizers import ReferenceSGD
 from nasty_tf.training.run_directory import same_run
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from nasty_tf import data as data_lib
 from nasty_tf import models
+from nasty_tf.atomic_io import atomic_write_bytes, atomic_write_json
 from nasty_tf.datafree.dafl import DAFL
 from nasty_tf.datafree.deep_inversion import DeepInversion, synthesize
 from nasty_tf.datafree.generator import dafl_generator
@@ -30,7 +31,6 @@ from nasty_tf.datafree.image_grid import save_image_grid
 from nasty_tf.datafree.pixel_space import PixelSpace
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
-from nasty_tf.atomic_io import atomic_write_bytes, atomic_write_json
 from nasty_tf.training import input_pipeline
 from nasty_tf.training.callbacks import TrainingBackup, run_callbacks
 from nasty_tf.training.checkpoints import load_network

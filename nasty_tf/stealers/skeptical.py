@@ -245,7 +245,12 @@ class SkepticalStudent(PairedModel):
     ):
         model_kwargs = {key: kwargs.pop(key) for key in MODEL_CONFIG_KEYS if key in kwargs}
         params = self.check_params(
-            alpha=alpha, temperature=temperature, loc=loc, kd_delay=kd_delay, **kwargs
+            alpha=alpha,
+            temperature=temperature,
+            loc=loc,
+            kd_delay=kd_delay,
+            tap_layers=tap_layers,
+            **kwargs,
         )
         taps = list(tap_layers) if tap_layers else stage_outputs(student)
         if params["loc"] > len(taps):

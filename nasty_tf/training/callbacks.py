@@ -1,6 +1,5 @@
 """Callbacks that the Keras set lacks, and the set every run directory uses."""
 
-import importlib.util
 import json
 import math
 import os
@@ -165,7 +164,10 @@ def tensorboard(log_dir):
 
     Epoch-level only (`update_freq="epoch"`, no graph, no profiling): no per-step host sync.
     """
-    if any(importlib.util.find_spec(name) is None for name in ("tensorflow", "tensorboard")):
+    try:
+        import tensorboard  # noqa: F401  (what implements tf.summary's writers)
+        import tensorflow  # noqa: F401
+    except ImportError:
         return None
     return keras.callbacks.TensorBoard(
         log_dir=log_dir, update_freq="epoch", write_graph=False, profile_batch=0

@@ -13,17 +13,16 @@ import keras
 from nasty_tf import data as data_lib
 from nasty_tf import models
 from nasty_tf.distribute import make_strategy, shard_evenly
-from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.errors import InputError
+from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.nasty_teacher import NastyTeacher
 from nasty_tf.training import input_pipeline, multi_worker, precision
-from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss, TrainingBackup, run_callbacks
 from nasty_tf.training.checkpoints import load_network
+from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 from nasty_tf.training.optimizers import make_optimizer
 from nasty_tf.training.run_directory import RunDirectory
-
 
 
 def load_data(config):
