@@ -2,6 +2,9 @@
 
 __version__ = "0.1.0"
 
+# `models` registers the legacy layers that files saved before releases were plain Keras hold,
+# so that such files load once nasty_tf is imported.
+from nasty_tf import models, releases, stealers
 from nasty_tf.errors import InputError
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.losses import KnowledgeDistillationLoss, SelfUnderminingLoss, TemperedKLDivergence
@@ -14,4 +17,7 @@ __all__ = [
     "NastyTeacher",
     "SelfUnderminingLoss",
     "TemperedKLDivergence",
+    "models",
+    "releases",
+    "stealers",
 ]

@@ -185,7 +185,9 @@ def build_trainer(mode, config, batch_norm="fused"):
     if mode == "normal":
         trainer = AugmentedClassifier(network, augmenter)
     elif mode == "nasty":
-        trainer = NastyTeacher(network, _network(config.arch, config, batch_norm), augmenter=augmenter)
+        trainer = NastyTeacher(
+            network, _network(config.arch, config, batch_norm), augmenter=augmenter
+        )
     else:
         teacher = _network(config.teacher_arch or config.arch, config, batch_norm)
         trainer = KnowledgeDistiller(network, teacher, augmenter=augmenter)
@@ -228,7 +230,9 @@ def benchmark(config):
     def run(trainer, x, y, case=None):
         started, cpu_started = time.perf_counter(), time.process_time()
         # As training.jobs feeds fit.
-        data = input_pipeline.fit_inputs(x, y, batch_size=config.batch_size, shuffle_seed=config.seed)
+        data = input_pipeline.fit_inputs(
+            x, y, batch_size=config.batch_size, shuffle_seed=config.seed
+        )
         trainer.fit(**data, epochs=1, verbose=0)
         if case is not None:
             cpu_seconds[case].append(time.process_time() - cpu_started)
@@ -251,34 +255,38 @@ def benchmark(config):
     results = []
     for (mode, kind), trainer in trainers.items():
         per_step = statistics.median(seconds[mode, kind]) / config.steps
-        results.append({
-            "framework": "keras",
-            "backend": keras.backend.backend(),
-            "keras_version": keras.__version__,
-            "mode": mode,
-            "arch": config.arch,
-            "teacher_arch": (config.teacher_arch or config.arch) if mode == "kd" else None,
-            "batch_size": config.batch_size,
-            "precision": config.precision,
-            "jit_compile": bool(trainer.jit_compile),
-            "steps_per_execution": config.steps_per_execution,
-            "images_per_second": round(config.batch_size / per_step, 2),
-            "seconds_per_step": round(per_step, 5),
-            "repeat_images_per_second": [
-                round(config.batch_size * config.steps / s, 2) for s in seconds[mode, kind]
-            ],
-            "cpu_seconds_per_step": round(statistics.median(cpu_seconds[mode, kind]) / config.steps, 5),
-            "batch_norm": kind,
-            "steps": config.steps,
-            "warmup_steps": config.warmup_steps,
-            "repeats": config.repeats,
-            "augmentation": config.augmentation,
-            "image_size": config.image_size,
-            "input": "in-memory uint8 images reshuffled per epoch (training.input_pipeline on TF), "
-            "augmentation in the step",
-            "machine": description,
-            "load_average": load,
-            "nice": os.nice(0),
-            "date": date,
-        })
+        results.append(
+            {
+                "framework": "keras",
+                "backend": keras.backend.backend(),
+                "keras_version": keras.__version__,
+                "mode": mode,
+                "arch": config.arch,
+                "teacher_arch": (config.teacher_arch or config.arch) if mode == "kd" else None,
+                "batch_size": config.batch_size,
+                "precision": config.precision,
+                "jit_compile": bool(trainer.jit_compile),
+                "steps_per_execution": config.steps_per_execution,
+                "images_per_second": round(config.batch_size / per_step, 2),
+                "seconds_per_step": round(per_step, 5),
+                "repeat_images_per_second": [
+                    round(config.batch_size * config.steps / s, 2) for s in seconds[mode, kind]
+                ],
+                "cpu_seconds_per_step": round(
+                    statistics.median(cpu_seconds[mode, kind]) / config.steps, 5
+                ),
+                "batch_norm": kind,
+                "steps": config.steps,
+                "warmup_steps": config.warmup_steps,
+                "repeats": config.repeats,
+                "augmentation": config.augmentation,
+                "image_size": config.image_size,
+                "input": "in-memory uint8 images reshuffled per epoch (training.input_pipeline on TF), "
+                "augmentation in the step",
+                "machine": description,
+                "load_average": load,
+                "nice": os.nice(0),
+                "date": date,
+            }
+        )
     return results

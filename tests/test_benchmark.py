@@ -10,12 +10,28 @@ from binaries import assert_one_line_error, run_tool
 from nasty_tf.benchmark import BenchmarkConfig, benchmark
 
 FIELDS = {
-    "images_per_second", "seconds_per_step", "mode", "arch", "batch_size", "backend",
-    "precision", "jit_compile", "machine", "load_average", "repeat_images_per_second",
+    "images_per_second",
+    "seconds_per_step",
+    "mode",
+    "arch",
+    "batch_size",
+    "backend",
+    "precision",
+    "jit_compile",
+    "machine",
+    "load_average",
+    "repeat_images_per_second",
     "cpu_seconds_per_step",
 }
 # Digits-shaped: 32x32 RGB, augmented by the digits recipe (crop, no flip).
-TINY = ["--arch=cnn", "--batch_size=8", "--steps=2", "--warmup_steps=1", "--repeats=1", "--augmentation=crop"]
+TINY = [
+    "--arch=cnn",
+    "--batch_size=8",
+    "--steps=2",
+    "--warmup_steps=1",
+    "--repeats=1",
+    "--augmentation=crop",
+]
 
 
 def test_prints_one_json_line_per_mode():
@@ -38,7 +54,12 @@ def test_times_each_batch_norm_layer_with_each_mode():
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     cases = [(line["batch_norm"], line["mode"]) for line in lines]
-    assert cases == [("keras", "normal"), ("keras", "nasty"), ("fused", "normal"), ("fused", "nasty")]
+    assert cases == [
+        ("keras", "normal"),
+        ("keras", "nasty"),
+        ("fused", "normal"),
+        ("fused", "nasty"),
+    ]
     assert all(line["images_per_second"] > 0 for line in lines)
 
 
@@ -59,8 +80,14 @@ def test_a_bad_flag_is_one_clear_line(flag, fragment):
 def test_mixed_precision_case_restores_the_global_policy():
     before = keras.config.dtype_policy().name
     config = BenchmarkConfig(
-        arch="cnn", batch_size=4, modes=("nasty",), steps=1, warmup_steps=1, repeats=1,
-        precision="mixed_bfloat16", augmentation="none",
+        arch="cnn",
+        batch_size=4,
+        modes=("nasty",),
+        steps=1,
+        warmup_steps=1,
+        repeats=1,
+        precision="mixed_bfloat16",
+        augmentation="none",
     )
     (result,) = benchmark(config)
     assert result["precision"] == "mixed_bfloat16" and result["images_per_second"] > 0

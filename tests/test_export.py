@@ -55,7 +55,9 @@ def saved(tmp_path_factory):
     digits = load_dataset("digits", train_fraction=0.15)
     keras.utils.set_random_seed(0)
     network = models.get_model("cnn", 10, (32, 32, 3), mean=digits.mean, std=digits.std)
-    network.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    network.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     network.fit(digits.x_train, digits.y_train, epochs=1, batch_size=64, verbose=0)
     atomic_save_model(network, str(root / "network.keras"))
 
@@ -86,7 +88,10 @@ def exported(saved):
     assert binary.returncode == 0, binary.stderr[-3000:]
     read = subprocess.run(
         [sys.executable, "-c", _READ_BACK, str(root), "plain", "nasty"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert read.returncode == 0, read.stderr[-3000:]
     return {name: dict(np.load(root / f"{name}.npz")) for name in ("plain", "nasty")}, binary
@@ -140,12 +145,20 @@ def test_saved_model_cli_lists_the_serving_signature(saved, exported):
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     result = subprocess.run(
         [cli, "show", "--all", "--dir", str(saved[0] / "plain")],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     serving = result.stdout.split("signature_def['serving_default']")[1].split("signature_def[")[0]
-    for fragment in ("inputs['images']", "DT_UINT8", "(-1, 32, 32, 3)", "outputs['logits']",
-                     "outputs['probabilities']", "DT_FLOAT"):
+    for fragment in (
+        "inputs['images']",
+        "DT_UINT8",
+        "(-1, 32, 32, 3)",
+        "outputs['logits']",
+        "outputs['probabilities']",
+        "DT_FLOAT",
+    ):
         assert fragment in serving, serving
     assert "signature_def['top_k']" in result.stdout
 
@@ -226,7 +239,9 @@ def test_bad_input_ends_in_one_clear_line(saved, corrupt, tmp_path, args, fragme
 
 def test_jax_backend_is_refused_in_one_line(saved, tmp_path):
     result = run_tool(
-        "export", f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out",
+        "export",
+        f"--model={saved[0]}/network.keras",
+        f"--export_dir={tmp_path}/out",
         env={"KERAS_BACKEND": "jax"},
     )
     assert_one_line_error(result, "TensorFlow backend", "KERAS_BACKEND")

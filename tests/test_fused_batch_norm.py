@@ -27,7 +27,9 @@ def _set_affine(layer):
 
 def _training_pass(layer, images, upstream):
     """Training-mode output, gradients wrt input/gamma/beta, then inference output and stats."""
-    weights = [w for w in (getattr(layer, "gamma", None), getattr(layer, "beta", None)) if w is not None]
+    weights = [
+        w for w in (getattr(layer, "gamma", None), getattr(layer, "beta", None)) if w is not None
+    ]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -109,7 +111,9 @@ def test_zoo_networks_use_it_and_save_it_as_keras_batch_normalization(tmp_path):
     network.save(str(tmp_path / "fused.keras"))
     loaded = keras.models.load_model(str(tmp_path / "fused.keras"))
     assert type(loaded.get_layer(norms[0].name)) is FusedBatchNormalization
-    np.testing.assert_allclose(ops.convert_to_numpy(loaded(images, training=False)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded(images, training=False)), expected, rtol=1e-5, atol=1e-5
+    )
     # What the project writes: Keras' own layer, same config and variables.
     atomic_save_model(network, str(tmp_path / "plain.keras"))
     plain = keras.models.load_model(str(tmp_path / "plain.keras"))
@@ -119,12 +123,16 @@ def test_zoo_networks_use_it_and_save_it_as_keras_batch_normalization(tmp_path):
         assert saved.get_config() == norm.get_config()
         for mine, theirs in zip(norm.get_weights(), saved.get_weights()):
             np.testing.assert_array_equal(mine, theirs)
-    np.testing.assert_allclose(ops.convert_to_numpy(plain(images, training=False)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(plain(images, training=False)), expected, rtol=1e-5, atol=1e-5
+    )
     assert type(network.get_layer(norms[0].name)) is FusedBatchNormalization  # left as it was
 
 
 def test_batch_norm_kind_is_an_argument():
     assert batch_norm_class("fused") is FusedBatchNormalization
     assert batch_norm_class("keras") is keras.layers.BatchNormalization
-    with pytest.raises(InputError, match=r"^batch_norm must be one of fused, keras\. Received: batch_norm='sync'$"):
+    with pytest.raises(
+        InputError, match=r"^batch_norm must be one of fused, keras\. Received: batch_norm='sync'$"
+    ):
         batch_norm_class("sync")

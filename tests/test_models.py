@@ -113,9 +113,7 @@ def test_forward_32x32_float32_logits_and_uint8_input(arch):
     np.testing.assert_allclose(from_uint8, logits, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "arch", _arch_params(sorted(a for a in REFERENCE_COUNTS if a != "cnn"))
-)
+@pytest.mark.parametrize("arch", _arch_params(sorted(a for a in REFERENCE_COUNTS if a != "cnn")))
 def test_forward_64x64(arch):
     model = models.get_model(arch, 200, input_shape=(64, 64, 3))
     features_model = keras.Model(model.input, [model.get_layer("features").output, model.output])
@@ -194,7 +192,9 @@ def test_batch_norm_argument_chooses_the_layer_and_names_itself_when_wrong():
         return {type(l) for l in network.layers if isinstance(l, keras.layers.BatchNormalization)}
 
     assert kinds(models.get_model("cnn", 10)) == {models.FusedBatchNormalization}
-    assert kinds(models.get_model("cnn", 10, batch_norm="keras")) == {keras.layers.BatchNormalization}
+    assert kinds(models.get_model("cnn", 10, batch_norm="keras")) == {
+        keras.layers.BatchNormalization
+    }
     with pytest.raises(InputError) as error:
         models.get_model("cnn", 10, batch_norm="sync")
     assert str(error.value) == "batch_norm must be one of fused, keras. Received: batch_norm='sync'"

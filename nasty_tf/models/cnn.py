@@ -60,8 +60,10 @@ def cnn(
             "The plain CNN is defined for 32x32 RGB images only: its dense layer expects "
             f"4 x 4 x 128 = 2048 inputs. Received: input_shape={input_shape}"
         )
-    if isinstance(dropout_rate, bool) or not isinstance(dropout_rate, (int, float)) or not (
-        0.0 <= dropout_rate < 1.0
+    if (
+        isinstance(dropout_rate, bool)
+        or not isinstance(dropout_rate, (int, float))
+        or not (0.0 <= dropout_rate < 1.0)
     ):
         raise InputError(f"dropout_rate must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
     inputs, x = _common.network_input(input_shape, mean, std)

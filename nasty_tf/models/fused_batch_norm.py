@@ -55,9 +55,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             # the biased one (the one it normalised with).
             count = tf.cast(tf.size(x) // channels, "float32")
             variance = unbiased_variance * ((count - 1.0) / count)
-            self.moving_mean.assign(
-                self.moving_mean * self.momentum + mean * (1.0 - self.momentum)
-            )
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
             self.moving_variance.assign(
                 self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
             )

@@ -39,7 +39,12 @@ def preact_block(x, planes, strides, prefix, batch_norm="fused"):
 
 
 def preresnet(
-    depth, num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_norm="fused"
+    depth,
+    num_classes,
+    input_shape=(32, 32, 3),
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    batch_norm="fused",
 ):
     """Builds a pre-activation CIFAR ResNet of the given depth (6n + 2).
 

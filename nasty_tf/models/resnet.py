@@ -50,7 +50,9 @@ def bottleneck_block(x, planes, strides, prefix, batch_norm="fused"):
     out = layers.ReLU(name=f"{prefix}_relu2")(out)
     out = _common.conv2d(out, 4 * planes, 1, f"{prefix}_conv3")
     out = _common.batch_norm(out, f"{prefix}_bn3", batch_norm)
-    out = layers.Add(name=f"{prefix}_add")([out, _shortcut(x, 4 * planes, strides, prefix, batch_norm)])
+    out = layers.Add(name=f"{prefix}_add")(
+        [out, _shortcut(x, 4 * planes, strides, prefix, batch_norm)]
+    )
     return layers.ReLU(name=f"{prefix}_out")(out)
 
 

@@ -77,7 +77,13 @@ def resnext29(
         for index in range(blocks_per_stage):
             strides = stage_strides if index == 0 else 1
             x = resnext_bottleneck(
-                x, width, strides, CARDINALITY, WIDEN_FACTOR, f"stage{stage}_block{index}", batch_norm
+                x,
+                width,
+                strides,
+                CARDINALITY,
+                WIDEN_FACTOR,
+                f"stage{stage}_block{index}",
+                batch_norm,
             )
     features = layers.GlobalAveragePooling2D(name="features")(x)
     logits = _common.classifier(features, num_classes)

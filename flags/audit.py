@@ -1,0 +1,85 @@
+"""Flags of the audit binary (`tools.audit`): the release, the stealers, the students' schedule."""
+
+from absl import flags
+
+
+def define_audit_flags():
+    flags.DEFINE_string(
+        "model",
+        None,
+        "The released network (.keras file), served through --release. Exactly one of "
+        "--model and --saved_model.",
+    )
+    flags.DEFINE_string(
+        "saved_model",
+        None,
+        "A SavedModel export directory (tools.export), audited as its serving_default serves "
+        "(TensorFlow backend only). Exactly one of --model and --saved_model.",
+    )
+    flags.DEFINE_string(
+        "dataset",
+        "digits",
+        "Dataset: digits (embedded, no download), image_folder, cifar10, cifar100, tiny_imagenet.",
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "image_folder: a directory or .tar.gz/.zip laid out as split/class/image. "
+        "cifar10/cifar100: the TFDS data_dir holding the prepared dataset. "
+        "tiny_imagenet: tiny-imagenet-200.zip or its extracted folder.",
+    )
+    flags.DEFINE_string(
+        "reference",
+        None,
+        "Optional normally trained network (.keras file): each stealer is also compared with a "
+        "KD student of its plain release (vs_reference).",
+    )
+    flags.DEFINE_list(
+        "stealers",
+        None,
+        "Stealers to run (comma-separated): hard_label, high_temperature, kd, skeptical, "
+        "standardized, topk; default all of them. The scratch and label_smoothing baselines "
+        "always run.",
+    )
+    flags.DEFINE_string(
+        "release",
+        None,
+        "How --model is served: plain (logits and softmax) or stingy (top-k logits only); "
+        "default plain. Not for --saved_model, which serves what it was exported with.",
+    )
+    flags.DEFINE_float(
+        "top_k_ratio",
+        None,
+        "--release=stingy: the share of classes served, in (0, 1]; default 0.2 below 100 "
+        "classes, 0.1 from 100 on.",
+    )
+    flags.DEFINE_string(
+        "arch",
+        None,
+        "The students' architecture; default the teacher's own when its network names a "
+        "registered one, else cnn.",
+    )
+    flags.DEFINE_integer(
+        "epochs", 24, "Epochs of every student (24 converges on digits; train to the end)."
+    )
+    flags.DEFINE_string(
+        "optimizer", "adam", "Every student's optimizer: adam or sgd (momentum 0.9)."
+    )
+    flags.DEFINE_float("learning_rate", 1e-3, "Every student's (constant) learning rate.")
+    flags.DEFINE_integer("batch_size", 128, "Every student's batch size.")
+    flags.DEFINE_list(
+        "seeds", ["0"], "Seeds (comma-separated): one student per seed and stealer, averaged."
+    )
+    flags.DEFINE_float(
+        "validation_fraction",
+        0.1,
+        "Stratified share of the training split held out from every student, in (0, 1); it "
+        "only reports (the test split reports the scorecard, nothing is chosen on it).",
+    )
+    flags.DEFINE_string(
+        "output_dir",
+        "runs/audit",
+        "Where scorecard.json, scorecard.md, scorecard.png and the cached runs/ go; a rerun "
+        "reuses finished runs.",
+    )
+    flags.DEFINE_integer("verbose", 0, "Keras verbosity of each student's training.")

@@ -1,0 +1,69 @@
+"""Audits a release: attacks it through what it serves with every stealer, writes a scorecard.
+
+    python -m tools.audit --model=runs/nasty/model.keras --release=stingy --dataset=digits \
+        --reference=runs/normal/model.keras --output_dir=audits/nasty_stingy
+    python -m tools.audit --saved_model=exports/nasty --dataset=digits --output_dir=audits/export
+
+Writes scorecard.json, scorecard.md and scorecard.png in --output_dir, and each student run
+under runs/ (a rerun reuses the finished ones). A stealer is protected against when its
+student ends at or below the label-smoothing student.
+"""
+
+from absl import flags as absl_flags
+
+from flags import audit
+from tools import common
+
+audit.define_audit_flags()
+FLAGS = absl_flags.FLAGS
+
+
+def _seeds(values):
+    from nasty_tf.errors import InputError
+
+    try:
+        return tuple(int(value) for value in values or ())
+    except ValueError:
+        shown = ",".join(values)
+        raise InputError(f"seeds must be a list of integers. Received: seeds={shown}") from None
+
+
+def main():
+    from nasty_tf.audit import AuditConfig
+    from nasty_tf.audit import audit as run_audit
+
+    config = AuditConfig(
+        output_dir=FLAGS.output_dir,
+        model=FLAGS.model,
+        saved_model=FLAGS.saved_model,
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        reference=FLAGS.reference,
+        stealers=None if FLAGS.stealers is None else tuple(FLAGS.stealers),
+        release=FLAGS.release,
+        top_k_ratio=FLAGS.top_k_ratio,
+        arch=FLAGS.arch,
+        epochs=FLAGS.epochs,
+        optimizer=FLAGS.optimizer,
+        learning_rate=FLAGS.learning_rate,
+        batch_size=FLAGS.batch_size,
+        seeds=_seeds(FLAGS.seeds),
+        validation_fraction=FLAGS.validation_fraction,
+        verbose=FLAGS.verbose,
+    )
+    scorecard = run_audit(config)
+    unprotected = [row["name"] for row in scorecard["stealers"] if not row["protected"]]
+    print(
+        f"teacher {scorecard['teacher']['accuracy']:.2f}%; label smoothing "
+        f"{scorecard['baselines']['label_smoothing']:.2f}%; not protected against: "
+        f"{', '.join(unprotected) or 'none'} -> {config.output_dir}/scorecard.md"
+    )
+
+
+def console_main():
+    """Console script `nasty-tf-audit`: what `python -m tools.audit` runs."""
+    common.run(main)
+
+
+if __name__ == "__main__":
+    console_main()
