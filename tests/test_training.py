@@ -190,12 +190,12 @@ def test_divergence_stops_with_a_clear_error(tmp_path, digits):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(epochs=0), "--epochs must be >= 1"),
-        (dict(train_fraction=0.0), r"--train_fraction must be in \(0, 1\]"),
-        (dict(train_fraction=1.5), r"--train_fraction must be in \(0, 1\]"),
-        (dict(learning_rate=-1.0), "--learning_rate must be > 0"),
-        (dict(optimizer="rmsprop"), "--optimizer must be one of"),
-        (dict(precision="float8"), "--precision must be one of float32, mixed_bfloat16, mixed_float16"),
+        (dict(epochs=0), "epochs must be >= 1"),
+        (dict(train_fraction=0.0), r"train_fraction must be in \(0, 1\]"),
+        (dict(train_fraction=1.5), r"train_fraction must be in \(0, 1\]"),
+        (dict(learning_rate=-1.0), "learning_rate must be > 0"),
+        (dict(optimizer="rmsprop"), "optimizer must be one of"),
+        (dict(precision="float8"), "precision must be one of float32, mixed_bfloat16, mixed_float16"),
     ],
 )
 def test_bad_train_config_is_rejected(changes, message):
@@ -206,9 +206,9 @@ def test_bad_train_config_is_rejected(changes, message):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: NastyConfig("x.keras", omega=-1.0), "--omega must be >= 0"),
-        (lambda: NastyConfig("x.keras", temperature=0.0), "--temperature must be > 0"),
-        (lambda: DistillConfig("x.keras", alpha=1.1), r"--alpha must be in \[0, 1\]"),
+        (lambda: NastyConfig("x.keras", omega=-1.0), "omega must be >= 0"),
+        (lambda: NastyConfig("x.keras", temperature=0.0), "temperature must be > 0"),
+        (lambda: DistillConfig("x.keras", alpha=1.1), r"alpha must be in \[0, 1\]"),
     ],
 )
 def test_bad_nasty_and_kd_configs_are_rejected(make, message):

@@ -230,7 +230,7 @@ def run_datafree(config, dataset=None, on_finished="error"):
     """Runs a data-free KD attack (DAFL or DeepInversion) on `config.teacher`.
 
     The student gets the teacher's own input normalisation (read from its
-    `PixelNormalization` layer): a data-free stealer knows no dataset statistics.
+    `pixel_normalization` layer): a data-free stealer knows no dataset statistics.
 
     Args:
         config: a `DataFreeConfig`.

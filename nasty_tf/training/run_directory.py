@@ -213,6 +213,7 @@ class RunDirectory:
         commit_path = os.path.join(self.path, _COMMIT_FILE)
         if os.path.exists(commit_path):
             self._roll_forward()
+            shutil.rmtree(self.backup_dir, ignore_errors=True)  # as `finish` would have
         else:
             for staged in _STAGED.values():
                 _remove(os.path.join(self.path, staged))
