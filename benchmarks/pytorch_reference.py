@@ -93,10 +93,13 @@ ARCHS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 def tempered_kl(target_logits, predicted_logits):
     """`tau^2 * KL(softmax(target/tau) || softmax(predicted/tau))`, batch mean (the reference's
     `nn.KLDivLoss(reduction="batchmean")(log_softmax(predicted/tau), softmax(target/tau))`)."""
-    return nn.KLDivLoss(reduction="batchmean")(
-        F.log_softmax(predicted_logits / TEMPERATURE, dim=1),
-        F.softmax(target_logits / TEMPERATURE, dim=1),
-    ) * TEMPERATURE**2
+    return (
+        nn.KLDivLoss(reduction="batchmean")(
+            F.log_softmax(predicted_logits / TEMPERATURE, dim=1),
+            F.softmax(target_logits / TEMPERATURE, dim=1),
+        )
+        * TEMPERATURE**2
+    )
 
 
 def make_step(mode, network, frozen, optimizer, autocast):
@@ -137,7 +140,9 @@ def machine(device):
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="resnet18", choices=sorted(ARCHS))
-    parser.add_argument("--mode", default="normal,nasty", help="comma-separated: " + ",".join(MODES))
+    parser.add_argument(
+        "--mode", default="normal,nasty", help="comma-separated: " + ",".join(MODES)
+    )
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
     parser.add_argument("--warmup_steps", type=int, default=3)
@@ -151,7 +156,9 @@ def parse_args(argv):
     args.modes = [m for m in args.mode.split(",") if m]
     bad = [m for m in args.modes if m not in MODES]
     if bad or not args.modes:
-        parser.error(f"--mode must be a comma-separated list of {', '.join(MODES)}. Received: {args.mode}")
+        parser.error(
+            f"--mode must be a comma-separated list of {', '.join(MODES)}. Received: {args.mode}"
+        )
     for name in ("batch_size", "steps", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1. Received: {getattr(args, name)}")
@@ -213,30 +220,39 @@ def main(argv=None):
 
     for mode in args.modes:
         per_step = statistics.median(seconds[mode]) / args.steps
-        print(json.dumps({
-            "framework": "pytorch",
-            "backend": "pytorch-eager",
-            "torch_version": torch.__version__,
-            "mode": mode,
-            "arch": args.arch,
-            "batch_size": args.batch_size,
-            "precision": args.precision,
-            "jit_compile": False,
-            "channels_last": args.channels_last,
-            "images_per_second": round(args.batch_size / per_step, 2),
-            "seconds_per_step": round(per_step, 5),
-            "repeat_images_per_second": [round(args.batch_size * args.steps / s, 2) for s in seconds[mode]],
-            "cpu_seconds_per_step": round(statistics.median(cpu_seconds[mode]) / args.steps, 5),
-            "steps": args.steps,
-            "warmup_steps": args.warmup_steps,
-            "repeats": args.repeats,
-            "threads": torch.get_num_threads(),
-            "input": "synthetic float tensors on the device",
-            "machine": machine(device),
-            "load_average": [round(v, 2) for v in os.getloadavg()],
-            "nice": os.nice(0),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "framework": "pytorch",
+                    "backend": "pytorch-eager",
+                    "torch_version": torch.__version__,
+                    "mode": mode,
+                    "arch": args.arch,
+                    "batch_size": args.batch_size,
+                    "precision": args.precision,
+                    "jit_compile": False,
+                    "channels_last": args.channels_last,
+                    "images_per_second": round(args.batch_size / per_step, 2),
+                    "seconds_per_step": round(per_step, 5),
+                    "repeat_images_per_second": [
+                        round(args.batch_size * args.steps / s, 2) for s in seconds[mode]
+                    ],
+                    "cpu_seconds_per_step": round(
+                        statistics.median(cpu_seconds[mode]) / args.steps, 5
+                    ),
+                    "steps": args.steps,
+                    "warmup_steps": args.warmup_steps,
+                    "repeats": args.repeats,
+                    "threads": torch.get_num_threads(),
+                    "input": "synthetic float tensors on the device",
+                    "machine": machine(device),
+                    "load_average": [round(v, 2) for v in os.getloadavg()],
+                    "nice": os.nice(0),
+                    "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

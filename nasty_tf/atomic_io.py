@@ -28,7 +28,9 @@ def atomic_write_bytes(path, payload):
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
-        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp's 0600 would hide reports from others
+        os.chmod(
+            tmp_path, 0o666 & ~_current_umask()
+        )  # mkstemp's 0600 would hide reports from others
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):

@@ -98,7 +98,9 @@ def _check_tf_config():
     text = os.environ.get("TF_CONFIG")
     example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
     if not text:
-        raise InputError(f"strategy=multi_worker needs TF_CONFIG in the environment, e.g. {example}")
+        raise InputError(
+            f"strategy=multi_worker needs TF_CONFIG in the environment, e.g. {example}"
+        )
     try:
         tf_config = json.loads(text)
         task = tf_config["task"]

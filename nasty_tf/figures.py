@@ -42,7 +42,9 @@ def one_image_per_class(labels, count=4):
     return [int(np.flatnonzero(labels == label)[0]) for label in np.unique(labels)[:count]]
 
 
-def plot_logit_responses(normal_logits, nasty_logits, labels, class_names, temperature, path, count=4):
+def plot_logit_responses(
+    normal_logits, nasty_logits, labels, class_names, temperature, path, count=4
+):
     """Fig. 1: softmax(logits / tau) of the normal and the nasty teacher on sample images.
 
     Args:
@@ -61,10 +63,15 @@ def plot_logit_responses(normal_logits, nasty_logits, labels, class_names, tempe
     positions = np.arange(normal_logits.shape[-1])
     for column, index in enumerate(indices):
         for row, (name, logits, color) in enumerate(
-            (("normal teacher", normal_logits, "tab:blue"), ("nasty teacher", nasty_logits, "tab:red"))
+            (
+                ("normal teacher", normal_logits, "tab:blue"),
+                ("nasty teacher", nasty_logits, "tab:red"),
+            )
         ):
             axis = axes[row, column]
-            axis.bar(positions, tempered_softmax(logits[index], temperature), color=color, label=name)
+            axis.bar(
+                positions, tempered_softmax(logits[index], temperature), color=color, label=name
+            )
             axis.set_xticks(positions, [str(c)[:6] for c in class_names], rotation=90, fontsize=7)
             axis.set_title(f"true class: {class_names[labels[index]]}", fontsize=9)
             if column == 0:
@@ -82,7 +89,9 @@ def tsne_embedding(vectors, seed=0):
 
     vectors = np.asarray(vectors, dtype=np.float32)
     perplexity = float(min(30, max(2, (len(vectors) - 1) // 3)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(vectors)
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+        vectors
+    )
 
 
 def plot_tsne(normal_vectors, nasty_vectors, labels, class_names, what, path, seed=0):
@@ -90,15 +99,24 @@ def plot_tsne(normal_vectors, nasty_vectors, labels, class_names, what, path, se
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
     colors = plt.get_cmap("tab10" if len(class_names) <= 10 else "tab20")
-    for axis, (name, vectors) in zip(axes, (("normal teacher", normal_vectors), ("nasty teacher", nasty_vectors))):
+    for axis, (name, vectors) in zip(
+        axes, (("normal teacher", normal_vectors), ("nasty teacher", nasty_vectors))
+    ):
         points = tsne_embedding(vectors, seed)
         for label in np.unique(labels):
             chosen = labels == label
-            axis.scatter(*points[chosen].T, s=6, color=colors(int(label) % colors.N), label=str(class_names[label]))
+            axis.scatter(
+                *points[chosen].T,
+                s=6,
+                color=colors(int(label) % colors.N),
+                label=str(class_names[label]),
+            )
         axis.set_title(f"{name}: t-SNE of {what}")
         axis.set_xlabel("t-SNE 1")
         axis.set_ylabel("t-SNE 2")
-    axes[1].legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2, title="class")
+    axes[1].legend(
+        loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, markerscale=2, title="class"
+    )
     _save(figure, path)
 
 
@@ -124,12 +142,31 @@ def teacher_figures(normal, nasty, dataset, temperature, output_dir, max_points=
         "tsne_logits": "tsne_logits.png",
     }
     plot_logit_responses(
-        normal_logits, nasty_logits, labels, names, temperature, os.path.join(output_dir, written["logit_responses"])
+        normal_logits,
+        nasty_logits,
+        labels,
+        names,
+        temperature,
+        os.path.join(output_dir, written["logit_responses"]),
     )
-    plot_tsne(normal_features, nasty_features, labels, names, "pre-logit features",
-              os.path.join(output_dir, written["tsne_features"]), seed)
-    plot_tsne(normal_logits, nasty_logits, labels, names, "logits",
-              os.path.join(output_dir, written["tsne_logits"]), seed)
+    plot_tsne(
+        normal_features,
+        nasty_features,
+        labels,
+        names,
+        "pre-logit features",
+        os.path.join(output_dir, written["tsne_features"]),
+        seed,
+    )
+    plot_tsne(
+        normal_logits,
+        nasty_logits,
+        labels,
+        names,
+        "logits",
+        os.path.join(output_dir, written["tsne_logits"]),
+        seed,
+    )
     return written
 
 
@@ -164,11 +201,23 @@ def plot_sweep(dimension, entries, normal_teacher_accuracy, path, arch=None):
         points = sorted((e["value"], e["accuracy"]) for e in entries if e["route"] == route)
         if points:
             xs, ys = zip(*points)
-            axis.plot(xs, ys, marker=marker, color=color, label=label, linestyle=":" if route == "none" else "-")
-    axis.axhline(normal_teacher_accuracy, color="black", linestyle="--", linewidth=1, label="normal teacher")
+            axis.plot(
+                xs,
+                ys,
+                marker=marker,
+                color=color,
+                label=label,
+                linestyle=":" if route == "none" else "-",
+            )
+    axis.axhline(
+        normal_teacher_accuracy, color="black", linestyle="--", linewidth=1, label="normal teacher"
+    )
     axis.set_xlabel(SWEEP_AXES.get(dimension, dimension))
     axis.set_ylabel("student test accuracy (%)")
-    axis.set_title(f"Student{f' {arch}' if arch else ''} accuracy vs {SWEEP_AXES.get(dimension, dimension)}", fontsize=10)
+    axis.set_title(
+        f"Student{f' {arch}' if arch else ''} accuracy vs {SWEEP_AXES.get(dimension, dimension)}",
+        fontsize=10,
+    )
     axis.grid(alpha=0.3)
     axis.legend(loc="best", fontsize=8)
     _save(figure, path)
@@ -194,13 +243,29 @@ def plot_omega_sweep(entries, normal_teacher_accuracy, scratch_accuracy, path, a
     """
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4.2), layout="constrained")
-    points = sorted((e["value"], e["teacher"]["accuracy"], e["student"]["accuracy"]) for e in entries)
+    points = sorted(
+        (e["value"], e["teacher"]["accuracy"], e["student"]["accuracy"]) for e in entries
+    )
     omegas, teachers, students = zip(*points)
     student = f"S ({arch})" if arch else "S"
     axis.plot(omegas, teachers, marker="o", color="tab:blue", label="T: nasty teacher")
-    axis.plot(omegas, students, marker="s", color="tab:red", label=f"{student}: KD from the nasty teacher")
-    axis.axhline(normal_teacher_accuracy, color="tab:blue", linestyle="--", linewidth=1, label="T: normal teacher")
-    axis.axhline(scratch_accuracy, color="tab:red", linestyle="--", linewidth=1, label=f"{student}: from scratch")
+    axis.plot(
+        omegas, students, marker="s", color="tab:red", label=f"{student}: KD from the nasty teacher"
+    )
+    axis.axhline(
+        normal_teacher_accuracy,
+        color="tab:blue",
+        linestyle="--",
+        linewidth=1,
+        label="T: normal teacher",
+    )
+    axis.axhline(
+        scratch_accuracy,
+        color="tab:red",
+        linestyle="--",
+        linewidth=1,
+        label=f"{student}: from scratch",
+    )
     axis.set_xlabel("omega (weight of the adversarial KL, eq. 2)")
     axis.set_ylabel("test accuracy (%)")
     axis.set_title("Teacher and student accuracy vs omega", fontsize=10)

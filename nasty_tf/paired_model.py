@@ -90,7 +90,9 @@ class PairedModel(keras.Model):
         self.cross_entropy_tracker.update_state(
             cross_entropy_per_sample(y, logits), sample_weight=sample_weight
         )
-        self.kl_tracker.update_state(self.kl_term(logits, frozen_logits), sample_weight=sample_weight)
+        self.kl_tracker.update_state(
+            self.kl_term(logits, frozen_logits), sample_weight=sample_weight
+        )
         self.accuracy_tracker.update_state(y, logits, sample_weight=sample_weight)
         return loss
 

@@ -54,7 +54,9 @@ def _machine():
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip() for line in f if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     return f"{model}, {os.cpu_count()} CPUs"
@@ -78,8 +80,18 @@ def invoking_command(argv=None):
     return " ".join([head, *(shlex.quote(arg) for arg in argv[1:])])
 
 
-def build_report(protocol, settings, normal, nasty, student_runs, seconds, figures=None, sweeps=None,
-                 owner=None, datafree=None):
+def build_report(
+    protocol,
+    settings,
+    normal,
+    nasty,
+    student_runs,
+    seconds,
+    figures=None,
+    sweeps=None,
+    owner=None,
+    datafree=None,
+):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
     Accuracies are test-split percentages of the last epoch (no checkpoint selection on the
@@ -91,7 +103,7 @@ def build_report(protocol, settings, normal, nasty, student_runs, seconds, figur
     """
     return {
         "protocol": protocol,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
         "backend": keras.backend.backend(),
         "command": invoking_command(),
@@ -153,7 +165,9 @@ def format_table(report):
     for arch, routes in by_arch.items():
         if "normal" in routes and "nasty" in routes:
             loss = routes["nasty"]["accuracy"] - routes["normal"]["accuracy"]
-            lines.append(f"Stealer's change, KD from nasty vs KD from normal ({arch}): {loss:+.2f} points")
+            lines.append(
+                f"Stealer's change, KD from nasty vs KD from normal ({arch}): {loss:+.2f} points"
+            )
     return "\n".join(lines)
 
 
@@ -184,7 +198,9 @@ def format_sweep_tables(report):
         lines += [
             f"Sweep of {SWEEP_TITLES.get(dimension, dimension)}, other settings at the protocol's:",
             "",
-            f"| {dimension} | " + " | ".join(ROUTE_TITLES[route] for route in routes) + " | Nasty - normal |",
+            f"| {dimension} | "
+            + " | ".join(ROUTE_TITLES[route] for route in routes)
+            + " | Nasty - normal |",
             "|---|" + "---|" * (len(routes) + 1),
         ]
         for value, row in by_value.items():
@@ -207,8 +223,12 @@ def format_owner_tables(report):
     """The omega sweep (Fig. 3's numbers) and the adversary ablation (Table 4's shape)."""
     owner = report.get("owner") or {}
     normal = report["teachers"]["normal"]
-    scratch = {row["arch"]: row["accuracy"] for row in report["students"] if row["teacher"] == "none"}
-    kd_normal = {row["arch"]: row["accuracy"] for row in report["students"] if row["teacher"] == "normal"}
+    scratch = {
+        row["arch"]: row["accuracy"] for row in report["students"] if row["teacher"] == "none"
+    }
+    kd_normal = {
+        row["arch"]: row["accuracy"] for row in report["students"] if row["teacher"] == "normal"
+    }
     lines = []
     if owner.get("omega"):
         arch = owner["omega"][0]["student"]["arch"]
@@ -240,7 +260,10 @@ def format_owner_tables(report):
             "|---|---|---|" + "---|" * len(archs),
             "| student baseline | - | - | " + " | ".join(f"{scratch[a]:.2f}" for a in archs) + " |",
             f"| {teacher_arch}(normal) | - | {normal['accuracy']:.2f} | "
-            + " | ".join(_signed(kd_normal[a], scratch[a]) if a in kd_normal else "-" for a in archs) + " |",
+            + " | ".join(
+                _signed(kd_normal[a], scratch[a]) if a in kd_normal else "-" for a in archs
+            )
+            + " |",
         ]
         for entry in owner["adversary_arch"]:
             teacher = entry["teacher"]
@@ -250,7 +273,9 @@ def format_owner_tables(report):
                 f"| {teacher_arch}({entry['adversary_arch']}) | "
                 + (f"{adversary:.2f}" if adversary is not None else "-")
                 + f" | {_signed(teacher['accuracy'], normal['accuracy'])} | "
-                + " | ".join(_signed(students[a], scratch[a]) if a in students else "-" for a in archs)
+                + " | ".join(
+                    _signed(students[a], scratch[a]) if a in students else "-" for a in archs
+                )
                 + " |"
             )
         lines.append("")
@@ -286,7 +311,9 @@ def format_datafree_table(report):
             )
     lines.append("")
     for entry in entries:
-        title = f"{DATAFREE_TITLES.get(entry['method'], entry['method'])}, {entry['teacher']} teacher"
+        title = (
+            f"{DATAFREE_TITLES.get(entry['method'], entry['method'])}, {entry['teacher']} teacher"
+        )
         lines += [f"![Images inverted by {title} (Fig. 6)]({entry['grid']})", ""]
     return lines
 
@@ -347,5 +374,10 @@ def write_report(report, output_dir):
     """Writes `report.json` and `report.md` atomically and prints the table."""
     atomic_write_json(os.path.join(output_dir, "report.json"), report)
     atomic_write_text(os.path.join(output_dir, "report.md"), format_markdown(report))
-    tables = [format_table(report), "", *format_owner_tables(report), *format_datafree_table(report)]
+    tables = [
+        format_table(report),
+        "",
+        *format_owner_tables(report),
+        *format_datafree_table(report),
+    ]
     print("\n".join(tables), flush=True)

@@ -19,7 +19,11 @@ pytestmark = pytest.mark.single_pass
 def test_cache_keys_are_stable_for_equal_configs_and_differ_otherwise(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    for name, contents in [("a/teacher.keras", b"one"), ("b/teacher.keras", b"one"), ("other.keras", b"two")]:
+    for name, contents in [
+        ("a/teacher.keras", b"one"),
+        ("b/teacher.keras", b"one"),
+        ("other.keras", b"two"),
+    ]:
         (tmp_path / name).write_bytes(contents)
     teacher = str(tmp_path / "a" / "teacher.keras")
     config = TrainConfig(dataset="digits", arch="cnn", epochs=1, seed=0, output_dir="a", verbose=0)
@@ -70,18 +74,24 @@ def test_bad_sweeps_are_refused():
 
 def tiny_settings(**changes):
     """The digits demo shrunk to one 1-epoch student on 10% of the data, quiet, no Figs. 1-2."""
-    return protocols.get_protocol("digits_demo").default_settings().replace(
-        students=(Stage("cnn", 1, batch_size=64),),
-        student_seeds=(0,),
-        train_fraction=0.1,
-        figures=False,
-        verbose=0,
-        **changes,
+    return (
+        protocols.get_protocol("digits_demo")
+        .default_settings()
+        .replace(
+            students=(Stage("cnn", 1, batch_size=64),),
+            student_seeds=(0,),
+            train_fraction=0.1,
+            figures=False,
+            verbose=0,
+            **changes,
+        )
     )
 
 
 def _metrics_files(output_dir):
-    return sorted(glob.glob(os.path.join(output_dir, "students", "**", "metrics.json"), recursive=True))
+    return sorted(
+        glob.glob(os.path.join(output_dir, "students", "**", "metrics.json"), recursive=True)
+    )
 
 
 def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp_path):
@@ -97,7 +107,10 @@ def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp
     assert len(first) == 3 + 2 + 3
     sweeps = report["sweeps"]
     assert [(e["value"], e["route"]) for e in sweeps["kd_temperature"]] == [
-        (4.0, "normal"), (4.0, "nasty"), (2.0, "normal"), (2.0, "nasty")
+        (4.0, "normal"),
+        (4.0, "nasty"),
+        (2.0, "normal"),
+        (2.0, "nasty"),
     ]
     assert [e["route"] for e in sweeps["train_fraction"]] == ["none", "normal", "nasty"]
     for dimension, entries in sweeps.items():
@@ -114,9 +127,14 @@ def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp
                     assert config["temperature"] == settings.kd_temperature
     # tau_s = 4 is the main KD run itself, not a copy.
     main = [e for e in sweeps["kd_temperature"] if e["value"] == 4.0]
-    assert {e["run_dirs"][0] for e in main} == {"students/cnn_seed0/kd_normal", "students/cnn_seed0/kd_nasty"}
+    assert {e["run_dirs"][0] for e in main} == {
+        "students/cnn_seed0/kd_normal",
+        "students/cnn_seed0/kd_nasty",
+    }
     # The fraction sweep's students saw their own subset; the teachers were not retrained.
-    scratch = json.load(open(tmp_path / sweeps["train_fraction"][0]["run_dirs"][0] / "metrics.json"))
+    scratch = json.load(
+        open(tmp_path / sweeps["train_fraction"][0]["run_dirs"][0] / "metrics.json")
+    )
     assert scratch["config"]["train_fraction"] == 0.05
     assert not os.path.exists(tmp_path / "teacher_normal")
 
@@ -168,7 +186,11 @@ def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(
     nasty = json.load(open(tmp_path / other["teacher"]["run_dir"] / "metrics.json"))
     adversary = json.load(open(nasty["config"]["adversary"].replace("model.keras", "metrics.json")))
     assert adversary["arch"] == "preresnet20" and nasty["arch"] == "cnn"
-    assert other["teacher"]["adversary_accuracy"] == adversary["accuracy"] == nasty["adversary_accuracy"]
+    assert (
+        other["teacher"]["adversary_accuracy"]
+        == adversary["accuracy"]
+        == nasty["adversary_accuracy"]
+    )
 
     assert (tmp_path / "sweep_omega.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (tmp_path / "report.md").read_text()
@@ -185,7 +207,9 @@ def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(
     assert again["students"] == json.loads(json.dumps(report["students"]))
 
 
-def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(given_teachers, tmp_path):
+def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(
+    given_teachers, tmp_path
+):
     settings = tiny_settings(
         normal_teacher=given_teachers["normal"],
         nasty_teacher=given_teachers["nasty"],
@@ -199,18 +223,31 @@ def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(give
     report = teacher_student.run("digits_demo", settings, str(tmp_path))
     entries = report["datafree"]
     assert [(e["method"], e["teacher"]) for e in entries] == [
-        ("dafl", "normal"), ("dafl", "nasty"), ("deepinversion", "normal"), ("deepinversion", "nasty")
+        ("dafl", "normal"),
+        ("dafl", "nasty"),
+        ("deepinversion", "normal"),
+        ("deepinversion", "nasty"),
     ]
     for entry in entries:
         metrics = json.load(open(tmp_path / entry["run_dir"] / "metrics.json"))
-        assert entry["accuracy"] == metrics["accuracy"] and entry["teacher_accuracy"] == metrics["teacher_accuracy"]
+        assert (
+            entry["accuracy"] == metrics["accuracy"]
+            and entry["teacher_accuracy"] == metrics["teacher_accuracy"]
+        )
         assert metrics["config"]["teacher"] == given_teachers[entry["teacher"]]
-        assert entry["settings"]["epochs"] == 1 and entry["grid"] == f"inversion_{entry['method']}_{entry['teacher']}.png"
-        assert (tmp_path / entry["grid"]).read_bytes() == (tmp_path / entry["run_dir"] / "inversion_grid.png").read_bytes()
+        assert (
+            entry["settings"]["epochs"] == 1
+            and entry["grid"] == f"inversion_{entry['method']}_{entry['teacher']}.png"
+        )
+        assert (tmp_path / entry["grid"]).read_bytes() == (
+            tmp_path / entry["run_dir"] / "inversion_grid.png"
+        ).read_bytes()
     markdown = (tmp_path / "report.md").read_text()
     assert "Data-free KD (Table 5)" in markdown and "| DAFL | nasty |" in markdown
 
-    mtimes = {e["run_dir"]: os.path.getmtime(tmp_path / e["run_dir"] / "metrics.json") for e in entries}
+    mtimes = {
+        e["run_dir"]: os.path.getmtime(tmp_path / e["run_dir"] / "metrics.json") for e in entries
+    }
     teacher_student.run("digits_demo", settings, str(tmp_path))
     assert {d: os.path.getmtime(tmp_path / d / "metrics.json") for d in mtimes} == mtimes
 

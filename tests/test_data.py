@@ -103,8 +103,10 @@ def _check_small_folder(ds, counts=(3, 2)):
     assert ds.x_test.shape == (3 * counts[1], SIZE[1], SIZE[0], 3)
     assert ds.input_shape == (SIZE[1], SIZE[0], 3)
     assert ds.x_train.dtype == np.uint8 and ds.y_train.dtype == np.int32
-    for split, x, y, count in (("train", ds.x_train, ds.y_train, counts[0]),
-                               ("test", ds.x_test, ds.y_test, counts[1])):
+    for split, x, y, count in (
+        ("train", ds.x_train, ds.y_train, counts[0]),
+        ("test", ds.x_test, ds.y_test, counts[1]),
+    ):
         np.testing.assert_array_equal(y, np.repeat(np.arange(3), count))
         for i, label in enumerate(y):
             value = _pixel_value(split, label, i % count)
@@ -219,8 +221,9 @@ def _assert_input_error(match, fn, *args, **kwargs):
 @SINGLE_PASS
 def test_missing_path(tmp_path):
     missing = tmp_path / "nope"
-    msg = _assert_input_error("no such file or directory", load_dataset, "image_folder",
-                              data_dir=missing)
+    msg = _assert_input_error(
+        "no such file or directory", load_dataset, "image_folder", data_dir=missing
+    )
     assert msg.startswith("data_dir: ") and str(missing) in msg
 
 
@@ -244,8 +247,7 @@ def test_corrupt_archive(tmp_path, name):
 def test_truncated_archive(tmp_path):
     good = _write_tar(tmp_path / "good.tar.gz", _layout()).read_bytes()
     (tmp_path / "cut.tar.gz").write_bytes(good[: len(good) // 2])
-    _assert_input_error("corrupt or unreadable archive", load_image_folder,
-                        tmp_path / "cut.tar.gz")
+    _assert_input_error("corrupt or unreadable archive", load_image_folder, tmp_path / "cut.tar.gz")
     # A plain tar cut inside a member header: tarfile alone would end there quietly and
     # load the members before it.
     plain = _write_tar(tmp_path / "good.tar", _layout(), mode="w")
@@ -258,15 +260,19 @@ def test_truncated_archive(tmp_path):
 @SINGLE_PASS
 def test_missing_split(tmp_path):
     files = {rel: c for rel, c in _layout().items() if rel.startswith("train/")}
-    msg = _assert_input_error("no 'test' split", load_image_folder,
-                              _write_dir(tmp_path / "d", files))
+    msg = _assert_input_error(
+        "no 'test' split", load_image_folder, _write_dir(tmp_path / "d", files)
+    )
     assert "'train'" in msg  # what was found
 
 
 @SINGLE_PASS
 def test_empty_split(tmp_path):
-    root = _write_dir(tmp_path / "d", {rel: c for rel, c in _layout().items()
-                                       if rel.startswith("train/")}, dirs=["test"])
+    root = _write_dir(
+        tmp_path / "d",
+        {rel: c for rel, c in _layout().items() if rel.startswith("train/")},
+        dirs=["test"],
+    )
     _assert_input_error("split 'test' .* has no class folders", load_image_folder, root)
 
 
@@ -287,8 +293,9 @@ def test_mismatched_classes(tmp_path):
     files = _layout()
     files["train/yak/000.png"] = _png_bytes(1)
     files["test/emu/000.png"] = _png_bytes(1)
-    msg = _assert_input_error("different classes", load_image_folder,
-                              _write_zip(tmp_path / "d.zip", files))
+    msg = _assert_input_error(
+        "different classes", load_image_folder, _write_zip(tmp_path / "d.zip", files)
+    )
     assert "only in train: ['yak']" in msg and "only in test: ['emu']" in msg
 
 
@@ -296,12 +303,14 @@ def test_mismatched_classes(tmp_path):
 def test_corrupt_image_names_the_member(tmp_path):
     files = _layout()
     files["train/ant/001.png"] = files["train/ant/001.png"][:20]  # truncated PNG
-    msg = _assert_input_error("cannot decode image", load_image_folder,
-                              _write_tar(tmp_path / "d.tar.gz", files))
+    msg = _assert_input_error(
+        "cannot decode image", load_image_folder, _write_tar(tmp_path / "d.tar.gz", files)
+    )
     assert "train/ant/001.png" in msg and "d.tar.gz" in msg
     files["train/ant/001.png"] = b"garbage bytes"
-    msg = _assert_input_error("cannot decode image", load_image_folder,
-                              _write_dir(tmp_path / "dir", files))
+    msg = _assert_input_error(
+        "cannot decode image", load_image_folder, _write_dir(tmp_path / "dir", files)
+    )
     assert "001.png" in msg
 
 
@@ -309,8 +318,9 @@ def test_corrupt_image_names_the_member(tmp_path):
 def test_images_of_different_sizes(tmp_path):
     files = _layout()
     files["test/zebra/009.png"] = _png_bytes(1, size=(6, 6))
-    msg = _assert_input_error("images differ in size", load_image_folder,
-                              _write_dir(tmp_path / "d", files))
+    msg = _assert_input_error(
+        "images differ in size", load_image_folder, _write_dir(tmp_path / "d", files)
+    )
     assert "test/zebra/009.png" in msg and "6x6" in msg and "5x4" in msg
 
 
@@ -318,19 +328,26 @@ def test_images_of_different_sizes(tmp_path):
 def test_file_outside_class_folder(tmp_path):
     files = _layout()
     files["train/stray.png"] = _png_bytes(1)
-    _assert_input_error("outside a class folder", load_image_folder,
-                        _write_dir(tmp_path / "d", files))
+    _assert_input_error(
+        "outside a class folder", load_image_folder, _write_dir(tmp_path / "d", files)
+    )
 
 
 @SINGLE_PASS
 def test_load_dataset_bad_arguments(tmp_path):
     msg = _assert_input_error("unknown dataset 'mnist'", load_dataset, "mnist")
     assert all(name in msg for name in DATASETS)
-    _assert_input_error("data_dir is required for dataset=image_folder", load_dataset,
-                        "image_folder")
+    _assert_input_error(
+        "data_dir is required for dataset=image_folder", load_dataset, "image_folder"
+    )
     # The fraction is checked before any loading.
-    _assert_input_error(r"train_fraction must be in \(0, 1\]. Received: train_fraction=0", load_dataset,
-                        "image_folder", data_dir=tmp_path / "missing", train_fraction=0)
+    _assert_input_error(
+        r"train_fraction must be in \(0, 1\]. Received: train_fraction=0",
+        load_dataset,
+        "image_folder",
+        data_dir=tmp_path / "missing",
+        train_fraction=0,
+    )
 
 
 # ----------------------------------------------------------------------------- TFDS
@@ -361,8 +378,7 @@ def test_tfds_not_prepared_raises_input_error(tmp_path):
     _require_tfds()
     msg = _assert_input_error("not prepared", load_dataset, "cifar100", data_dir=tmp_path)
     assert str(tmp_path) in msg and "cannot be downloaded" in msg and "image_folder" in msg
-    _assert_input_error("no such directory", load_dataset, "cifar10",
-                        data_dir=tmp_path / "missing")
+    _assert_input_error("no such directory", load_dataset, "cifar10", data_dir=tmp_path / "missing")
 
 
 # ----------------------------------------------------------------------------- subsets
@@ -390,8 +406,14 @@ def test_stratified_fraction_keeps_balance():
 @pytest.mark.parametrize("fraction", [0, 0.0, -0.5, 1.01, float("nan"), "0.5", True, None])
 def test_stratified_fraction_rejects_bad_fractions(fraction):
     y = np.zeros(4, np.int32)
-    msg = _assert_input_error(r"train_fraction must be in \(0, 1\]. Received: train_fraction=",
-                              stratified_fraction, y, y, fraction, 0)
+    msg = _assert_input_error(
+        r"train_fraction must be in \(0, 1\]. Received: train_fraction=",
+        stratified_fraction,
+        y,
+        y,
+        fraction,
+        0,
+    )
     assert repr(fraction) in msg
 
 
@@ -404,8 +426,14 @@ def _windows(x, out, padding):
     h, w = x.shape[1:3]
     found = []
     for i in range(len(x)):
-        found.append([(dy, dx) for dy in range(2 * padding + 1) for dx in range(2 * padding + 1)
-                      if np.array_equal(padded[i, dy:dy + h, dx:dx + w], out[i])])
+        found.append(
+            [
+                (dy, dx)
+                for dy in range(2 * padding + 1)
+                for dx in range(2 * padding + 1)
+                if np.array_equal(padded[i, dy : dy + h, dx : dx + w], out[i])
+            ]
+        )
     return found
 
 
@@ -439,7 +467,8 @@ def test_random_padded_crop_reaches_every_offset():
 def test_augmenters_are_identity_when_not_training():
     x = _random_pixels((4, 8, 8, 3))
     np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(RandomPaddedCrop(4)(x, training=False)), x)
+        keras.ops.convert_to_numpy(RandomPaddedCrop(4)(x, training=False)), x
+    )
     for recipe in ("crop", "crop_flip"):
         augmenter = make_augmenter(recipe, seed=0)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(augmenter(x, training=False)), x)
@@ -461,8 +490,9 @@ def test_augmenter_trains_inside_compiled_fit_and_round_trips(tmp_path):
     augmenter = make_augmenter("crop_flip", seed=1)
     outputs = keras.layers.Dense(3)(keras.layers.Flatten()(augmenter(inputs)))
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer="sgd",
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     crop = augmenter.layers[0]
     state_before = keras.ops.convert_to_numpy(crop.seed_generator.state).copy()
     x = _random_pixels((16, 8, 8, 3))
@@ -480,8 +510,9 @@ def test_augmenter_trains_inside_compiled_fit_and_round_trips(tmp_path):
     assert isinstance(restored_crop, RandomPaddedCrop)
     assert restored_crop.get_config()["padding"] == 4 and restored_crop.get_config()["seed"] == 1
     # Inference is deterministic and unaffected by the augmenter.
-    np.testing.assert_allclose(model.predict(x, verbose=0), restored.predict(x, verbose=0),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), restored.predict(x, verbose=0), rtol=1e-6, atol=1e-6
+    )
 
 
 # ----------------------------------------------------------------------------- portability
@@ -518,8 +549,14 @@ def test_data_module_runs_without_tensorflow():
         "print('ok')\n"
     )
     env = dict(os.environ, KERAS_BACKEND="jax", PYTHONPATH=REPO_ROOT)
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr[-3000:]
 
 
@@ -530,8 +567,18 @@ def test_cifar10_jpeg_archive():
     ds = load_dataset("image_folder", data_dir=CIFAR_JPEG)
     assert ds.x_train.shape == (50000, 32, 32, 3) and ds.x_train.dtype == np.uint8
     assert ds.x_test.shape == (10000, 32, 32, 3)
-    assert ds.class_names == ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
-                              "horse", "ship", "truck")
+    assert ds.class_names == (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
     np.testing.assert_array_equal(np.bincount(ds.y_train), [5000] * 10)
     np.testing.assert_allclose(ds.mean, (0.4913, 0.4821, 0.4465), atol=2e-4)
     np.testing.assert_allclose(ds.std, (0.2452, 0.2428, 0.2606), atol=2e-4)

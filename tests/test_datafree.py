@@ -13,8 +13,8 @@ import os
 import keras
 import numpy as np
 import pytest
-from binaries import assert_one_line_error, run_tool
 
+from binaries import assert_one_line_error, run_tool
 from nasty_tf import models
 from nasty_tf.data import load_dataset
 from nasty_tf.datafree import (
@@ -24,17 +24,18 @@ from nasty_tf.datafree import (
     PixelSpace,
     batchnorm_input_model,
     dafl_generator,
+    losses,
     run_datafree,
     save_image_grid,
     synthesize,
 )
-from nasty_tf.datafree import losses
 from nasty_tf.datafree.image_grid import grid_size
 from nasty_tf.datafree.jobs import GRID_FILE, GRID_SCALE
 from nasty_tf.errors import InputError
 
 TENSORFLOW_ONLY = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="DAFL's step, the job and the binary need TensorFlow"
+    keras.backend.backend() != "tensorflow",
+    reason="DAFL's step, the job and the binary need TensorFlow",
 )
 
 
@@ -74,7 +75,9 @@ def test_one_hot_loss_is_cross_entropy_to_the_argmax():
 
 def test_activation_loss_is_minus_mean_absolute_feature():
     features = np.random.default_rng(1).normal(size=(4, 7)).astype("float32")
-    assert to_numpy(losses.activation_loss(features)) == pytest.approx(-np.abs(features).mean(), rel=1e-6)
+    assert to_numpy(losses.activation_loss(features)) == pytest.approx(
+        -np.abs(features).mean(), rel=1e-6
+    )
 
 
 def test_information_entropy_loss_is_minus_entropy_of_the_mean_softmax_in_log10():
@@ -83,9 +86,9 @@ def test_information_entropy_loss_is_minus_entropy_of_the_mean_softmax_in_log10(
     expected = np.sum(mean * np.log10(mean))
     assert to_numpy(losses.information_entropy_loss(logits)) == pytest.approx(expected, rel=1e-5)
     # Balanced predictions reach the minimum, -log10(classes).
-    assert to_numpy(losses.information_entropy_loss(np.eye(10, dtype="float32") * 50)) == pytest.approx(
-        -1.0, rel=1e-5
-    )
+    assert to_numpy(
+        losses.information_entropy_loss(np.eye(10, dtype="float32") * 50)
+    ) == pytest.approx(-1.0, rel=1e-5)
 
 
 def test_bn_statistics_loss_matches_numpy_for_conv_and_dense_inputs():
@@ -97,7 +100,9 @@ def test_bn_statistics_loss_matches_numpy_for_conv_and_dense_inputs():
     expected = 0.0
     for x, mean, variance in zip((conv, dense), means, variances):
         flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
-        expected += np.linalg.norm(flat.var(axis=0) - variance) + np.linalg.norm(flat.mean(axis=0) - mean)
+        expected += np.linalg.norm(flat.var(axis=0) - variance) + np.linalg.norm(
+            flat.mean(axis=0) - mean
+        )
     value = losses.bn_statistics_loss([conv, dense], means, variances)
     assert to_numpy(value) == pytest.approx(expected, rel=1e-5)
 
@@ -128,12 +133,17 @@ def test_bn_inputs_are_read_from_every_batchnorm_layer(teacher):
     assert len(taps.outputs) == 1 + len(expected)
     images = np.random.default_rng(5).integers(0, 256, (4, 32, 32, 3)).astype("float32")
     outputs = taps(images, training=False)
-    np.testing.assert_allclose(to_numpy(outputs[0]), to_numpy(teacher(images, training=False)), atol=1e-4)
+    np.testing.assert_allclose(
+        to_numpy(outputs[0]), to_numpy(teacher(images, training=False)), atol=1e-4
+    )
     # bn1's input is conv1's output, fc_bn's is fc1's.
     for bn_name, source in (("bn1", "conv1"), ("fc_bn", "fc1")):
         reference = keras.Model(teacher.input, teacher.get_layer(source).output)(images)
         np.testing.assert_allclose(
-            to_numpy(outputs[1 + expected.index(bn_name)]), to_numpy(reference), rtol=1e-4, atol=1e-4
+            to_numpy(outputs[1 + expected.index(bn_name)]),
+            to_numpy(reference),
+            rtol=1e-4,
+            atol=1e-4,
         )
 
 
@@ -153,7 +163,9 @@ def test_bn_loss_vanishes_when_moving_stats_are_the_batch_stats(teacher):
         last = inversion.bn_layers[-1]
         last.moving_mean.assign(last.moving_mean + 0.5)
         channels = last.moving_mean.shape[0]
-        assert inversion.evaluate_objective()["bn"] == pytest.approx(0.5 * np.sqrt(channels), rel=1e-3)
+        assert inversion.evaluate_objective()["bn"] == pytest.approx(
+            0.5 * np.sqrt(channels), rel=1e-3
+        )
     finally:
         for layer, (mean, variance) in zip(inversion.bn_layers, saved):
             layer.moving_mean.assign(mean.astype("float32"))
@@ -234,16 +246,31 @@ def test_image_grid_has_one_column_per_class_and_the_expected_size(tmp_path):
 # --- the job and the binary -----------------------------------------------------------------
 
 TINY_DAFL = [
-    "--method=dafl", "--arch=cnn", "--dataset=digits", "--epochs=1", "--batch_size=16",
-    "--steps_per_epoch=3", "--latent_dim=16", "--grid_rows=2", "--verbose=0",
+    "--method=dafl",
+    "--arch=cnn",
+    "--dataset=digits",
+    "--epochs=1",
+    "--batch_size=16",
+    "--steps_per_epoch=3",
+    "--latent_dim=16",
+    "--grid_rows=2",
+    "--verbose=0",
 ]
 
 
 def test_deepinversion_job_writes_student_metrics_and_grid(given_teachers, tmp_path):
     config = DataFreeConfig(
-        method="deepinversion", teacher=given_teachers["nasty"], arch="cnn", dataset="digits",
-        epochs=1, batch_size=20, num_images=20, inversion_steps=5, grid_rows=2,
-        output_dir=str(tmp_path / "di"), verbose=0,
+        method="deepinversion",
+        teacher=given_teachers["nasty"],
+        arch="cnn",
+        dataset="digits",
+        epochs=1,
+        batch_size=20,
+        num_images=20,
+        inversion_steps=5,
+        grid_rows=2,
+        output_dir=str(tmp_path / "di"),
+        verbose=0,
     )
     metrics = run_datafree(config)
     written = json.load(open(tmp_path / "di" / "metrics.json"))
@@ -265,9 +292,13 @@ def test_deepinversion_job_writes_student_metrics_and_grid(given_teachers, tmp_p
     assert run_datafree(config, on_finished="reuse") == written
 
 
-@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the refusal is for other backends")
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="the refusal is for other backends"
+)
 def test_dafl_off_tensorflow_is_refused_in_one_clear_error(given_teachers, tmp_path):
-    config = DataFreeConfig(method="dafl", teacher=given_teachers["normal"], output_dir=str(tmp_path))
+    config = DataFreeConfig(
+        method="dafl", teacher=given_teachers["normal"], output_dir=str(tmp_path)
+    )
     with pytest.raises(InputError, match="TensorFlow backend"):
         run_datafree(config)
     assert not os.listdir(tmp_path)
@@ -275,7 +306,9 @@ def test_dafl_off_tensorflow_is_refused_in_one_clear_error(given_teachers, tmp_p
 
 @pytest.mark.single_pass
 def test_binary_runs_dafl_on_tiny_settings(given_teachers, tmp_path):
-    result = run_tool("datafree", *TINY_DAFL, f"--teacher={given_teachers['normal']}", f"--output_dir={tmp_path}")
+    result = run_tool(
+        "datafree", *TINY_DAFL, f"--teacher={given_teachers['normal']}", f"--output_dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "dafl student cnn: test accuracy" in result.stdout
     metrics = json.load(open(tmp_path / "metrics.json"))
@@ -286,7 +319,9 @@ def test_binary_runs_dafl_on_tiny_settings(given_teachers, tmp_path):
 
 @pytest.mark.single_pass
 def test_binary_missing_teacher_is_one_clear_line(tmp_path):
-    result = run_tool("datafree", *TINY_DAFL, "--teacher=/nonexistent/teacher.keras", f"--output_dir={tmp_path}")
+    result = run_tool(
+        "datafree", *TINY_DAFL, "--teacher=/nonexistent/teacher.keras", f"--output_dir={tmp_path}"
+    )
     assert_one_line_error(result, "--teacher", "no such file")
     assert not os.path.exists(tmp_path / "metrics.json")
 
@@ -295,7 +330,9 @@ def test_binary_missing_teacher_is_one_clear_line(tmp_path):
 def test_config_refuses_bad_settings():
     with pytest.raises(InputError, match="^method must be one of"):
         DataFreeConfig(method="gan", teacher="t.keras")
-    with pytest.raises(InputError, match="^inversion_steps must be >= 1. Received: inversion_steps=0"):
+    with pytest.raises(
+        InputError, match="^inversion_steps must be >= 1. Received: inversion_steps=0"
+    ):
         DataFreeConfig(method="deepinversion", teacher="t.keras", inversion_steps=0)
     config = DataFreeConfig(method="deepinversion", teacher="t.keras")
     assert (config.epochs, config.batch_size) == (200, 256)  # the method's defaults, resolved

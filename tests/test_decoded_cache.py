@@ -54,9 +54,17 @@ def test_first_load_decodes_into_mapped_files_later_loads_do_not_decode(tmp_path
         assert not ds.x_train.flags.writeable  # mapped read-only: training cannot corrupt it
         for name in ("x_train", "y_train", "x_test", "y_test"):
             np.testing.assert_array_equal(getattr(ds, name), getattr(in_memory, name))
-        assert (ds.mean, ds.std, ds.class_names) == (in_memory.mean, in_memory.std, in_memory.class_names)
+        assert (ds.mean, ds.std, ds.class_names) == (
+            in_memory.mean,
+            in_memory.std,
+            in_memory.class_names,
+        )
     assert sorted(os.listdir(_entry(cache))) == [
-        "dataset.json", "x_test.npy", "x_train.npy", "y_test.npy", "y_train.npy"
+        "dataset.json",
+        "x_test.npy",
+        "x_train.npy",
+        "y_test.npy",
+        "y_train.npy",
     ]
 
 
@@ -90,8 +98,9 @@ def test_a_folder_source_notices_a_replaced_image(tmp_path, monkeypatch):
 
 def test_a_training_fraction_of_a_cached_dataset_is_an_in_memory_subset(tmp_path):
     source = _write_dir(tmp_path / "folder", _layout({"train": 4, "test": 2}))
-    ds = load_dataset("image_folder", data_dir=str(source), train_fraction=0.5,
-                      cache_dir=str(tmp_path / "cache"))
+    ds = load_dataset(
+        "image_folder", data_dir=str(source), train_fraction=0.5, cache_dir=str(tmp_path / "cache")
+    )
     assert ds.x_train.shape[0] == 6 and sorted(set(ds.y_train)) == [0, 1, 2]
     assert not isinstance(ds.x_train, np.memmap) and isinstance(ds.x_test, np.memmap)
 
@@ -149,7 +158,9 @@ def test_bad_cache_arguments(tmp_path):
     with pytest.raises(InputError, match="^cache_dir: cannot write"):
         load_dataset("image_folder", data_dir=str(source), cache_dir=str(blocker))
     with pytest.raises(InputError, match="^data_dir: no such file or directory"):
-        load_dataset("image_folder", data_dir=str(tmp_path / "missing"), cache_dir=str(tmp_path / "c"))
+        load_dataset(
+            "image_folder", data_dir=str(tmp_path / "missing"), cache_dir=str(tmp_path / "c")
+        )
     os.symlink(tmp_path / "nowhere.png", source / "train" / "ant" / "dangling.png")
     with pytest.raises(InputError, match="^data_dir: cannot read .*dangling.png"):
         load_dataset("image_folder", data_dir=str(source), cache_dir=str(tmp_path / "c"))
@@ -159,7 +170,9 @@ def test_the_tf_data_pipeline_reads_mapped_images_batch_by_batch(tmp_path):
     pytest.importorskip("tensorflow")
     from nasty_tf.training import input_pipeline
 
-    images = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(10, 2, 2, 3))
+    images = np.lib.format.open_memmap(
+        tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(10, 2, 2, 3)
+    )
     images[:] = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
     images.flush()
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
@@ -183,22 +196,33 @@ def test_train_and_evaluate_binaries_feed_on_the_cache(tmp_path):
     from binaries import run_tool
 
     rng = np.random.default_rng(0)
-    source = _write_dir(tmp_path / "folder", {
-        f"{split}/{name}/{index}.png": _random_png(rng)
-        for split, count in (("train", 12), ("test", 4))
-        for name in ("cat", "dog")
-        for index in range(count)
-    })
+    source = _write_dir(
+        tmp_path / "folder",
+        {
+            f"{split}/{name}/{index}.png": _random_png(rng)
+            for split, count in (("train", 12), ("test", 4))
+            for name in ("cat", "dog")
+            for index in range(count)
+        },
+    )
     cache = tmp_path / "cache"
     data = ["--dataset=image_folder", f"--data_dir={source}", f"--data_cache_dir={cache}"]
-    trained = run_tool("train", *data, "--arch=cnn", "--epochs=1", "--batch_size=8", "--verbose=0",
-                       f"--output_dir={tmp_path}/run")
+    trained = run_tool(
+        "train",
+        *data,
+        "--arch=cnn",
+        "--epochs=1",
+        "--batch_size=8",
+        "--verbose=0",
+        f"--output_dir={tmp_path}/run",
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert os.path.isfile(os.path.join(_entry(cache), "dataset.json"))
     metrics = json.load(open(tmp_path / "run" / "metrics.json"))
     assert metrics["train_images"] == 24
-    evaluated = run_tool("evaluate", *data, f"--model={tmp_path}/run/model.keras",
-                         f"--output_dir={tmp_path}/eval")
+    evaluated = run_tool(
+        "evaluate", *data, f"--model={tmp_path}/run/model.keras", f"--output_dir={tmp_path}/eval"
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert json.load(open(tmp_path / "eval" / "evaluation.json"))["accuracy"] == pytest.approx(
         metrics["accuracy"]

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from binaries import assert_one_line_error, run_python, run_tool
 from mirrored_job import run_train_nasty_mirrored
 
@@ -103,7 +104,9 @@ def test_mirrored_run_equals_single_device_run(two_replicas, wrapper):
     assert single["replicas"] == 1 and mirrored["replicas"] == 2
     assert set(single["history"]) == {"loss", "ce", "kl", "accuracy"}
     for key in ("loss", "ce", "kl", "accuracy"):
-        np.testing.assert_allclose(mirrored["history"][key], single["history"][key], rtol=1e-5, err_msg=key)
+        np.testing.assert_allclose(
+            mirrored["history"][key], single["history"][key], rtol=1e-5, err_msg=key
+        )
     assert single["history"]["loss"][-1] != single["history"]["loss"][0]  # it did train
     for ours, theirs in zip(mirrored["weights"], single["weights"]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
@@ -127,7 +130,9 @@ def test_strategies_are_validated():
     assert STRATEGIES == ("auto", "one_device", "mirrored", "multi_worker")
     with pytest.raises(InputError, match="^strategy must be one of"):
         TrainConfig(strategy="tpu_pod")
-    with pytest.raises(InputError, match="multi_worker needs TF_CONFIG"):  # tests/test_multi_worker.py
+    with pytest.raises(
+        InputError, match="multi_worker needs TF_CONFIG"
+    ):  # tests/test_multi_worker.py
         TrainConfig(strategy="multi_worker")
     assert make_strategy("one_device").num_replicas_in_sync == 1
     assert make_strategy("one_device") is make_strategy("one_device")  # made once per process
@@ -137,10 +142,18 @@ def test_strategies_are_validated():
     "tool, args, env, fragments",
     [
         ("train", ["--strategy=tpu_pod"], {}, ["--strategy", "tpu_pod"]),
-        ("train_nasty", ["--adversary=a.keras", "--strategy=one_device"], {"KERAS_BACKEND": "jax"},
-         ["--strategy=one_device", "TensorFlow"]),
-        ("distill", ["--teacher=t.keras", "--strategy=multi_worker"], {"KERAS_BACKEND": "jax"},
-         ["--strategy=multi_worker", "TensorFlow"]),
+        (
+            "train_nasty",
+            ["--adversary=a.keras", "--strategy=one_device"],
+            {"KERAS_BACKEND": "jax"},
+            ["--strategy=one_device", "TensorFlow"],
+        ),
+        (
+            "distill",
+            ["--teacher=t.keras", "--strategy=multi_worker"],
+            {"KERAS_BACKEND": "jax"},
+            ["--strategy=multi_worker", "TensorFlow"],
+        ),
     ],
     ids=["unknown", "jax", "multi_worker_on_jax"],
 )
@@ -148,6 +161,7 @@ def test_bad_strategy_ends_in_one_clear_line(tmp_path, tool, args, env, fragment
     result = run_tool(tool, *TINY, *args, f"--output_dir={tmp_path}/out", env=env)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
+
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from binaries import run_python
 from mirrored_job import run_train_nasty_mirrored
 
@@ -53,7 +54,10 @@ def _equivalence_runs():
     x = rng.integers(0, 256, size=(64, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 10, size=64)
     keras.utils.set_random_seed(0)
-    initial = {role: models.get_model("cnn", 10, (32, 32, 3)).get_weights() for role in ("network", "frozen")}
+    initial = {
+        role: models.get_model("cnn", 10, (32, 32, 3)).get_weights()
+        for role in ("network", "frozen")
+    }
     wrappers = {
         "nasty": lambda net, frozen: NastyTeacher(net, frozen, omega=0.5, temperature=4.0),
         "kd": lambda net, frozen: KnowledgeDistiller(net, frozen, alpha=0.9, temperature=4.0),
@@ -95,7 +99,9 @@ def test_data_parallel_run_equals_single_device_run_with_batch_norm(two_devices,
     assert equivalence["replicas"] == 2
     single, mirrored = equivalence[wrapper]["single"], equivalence[wrapper]["mirrored"]
     for key in ("loss", "ce", "kl", "accuracy"):
-        np.testing.assert_allclose(mirrored["history"][key], single["history"][key], rtol=1e-4, err_msg=key)
+        np.testing.assert_allclose(
+            mirrored["history"][key], single["history"][key], rtol=1e-4, err_msg=key
+        )
     assert single["history"]["loss"][-1] != single["history"]["loss"][0]  # it did train
     # BatchNorm's moving statistics are among the weights: global-batch statistics on both.
     for ours, theirs in zip(mirrored["weights"], single["weights"]):

@@ -38,4 +38,6 @@ def test_features_come_from_the_features_layer(teachers_and_data):
     normal, _, data = teachers_and_data
     features, logits = figures.feature_and_logit_outputs(normal, data.x_test[:5])
     assert features.shape == (5, normal.get_layer("features").output.shape[-1])
-    np.testing.assert_allclose(logits, normal.predict(data.x_test[:5], verbose=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        logits, normal.predict(data.x_test[:5], verbose=0), rtol=1e-5, atol=1e-5
+    )

@@ -32,7 +32,9 @@ def test_every_image_once_per_epoch_reshuffled_and_seeded():
 def test_in_order_without_a_seed_and_images_only():
     images = np.arange(5, dtype=np.float32).reshape(5, 1)
     dataset = input_pipeline.batches(images, batch_size=2)
-    np.testing.assert_array_equal(np.concatenate([np.asarray(b) for b in dataset])[:, 0], np.arange(5))
+    np.testing.assert_array_equal(
+        np.concatenate([np.asarray(b) for b in dataset])[:, 0], np.arange(5)
+    )
 
 
 def test_autotuning_is_off():

@@ -15,9 +15,15 @@ def test_reproduce_runs_under_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
     result = subprocess.run(
         [
-            sys.executable, os.path.join(ROOT, "tests", "without_tensorflow.py"), "tools.reproduce",
-            "--train_fraction=0.15", "--epochs=1", "--student_epochs=1", "--student_seeds=0",
-            "--verbose=0", f"--output_dir={tmp_path}",
+            sys.executable,
+            os.path.join(ROOT, "tests", "without_tensorflow.py"),
+            "tools.reproduce",
+            "--train_fraction=0.15",
+            "--epochs=1",
+            "--student_epochs=1",
+            "--student_seeds=0",
+            "--verbose=0",
+            f"--output_dir={tmp_path}",
         ],
         cwd=ROOT,
         capture_output=True,

@@ -1,10 +1,15 @@
 """The objectives against a numpy reference on random logits (paper eq. 1 and 2)."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
-from nasty_tf import InputError, KnowledgeDistillationLoss, SelfUnderminingLoss, TemperedKLDivergence
+from nasty_tf import (
+    InputError,
+    KnowledgeDistillationLoss,
+    SelfUnderminingLoss,
+    TemperedKLDivergence,
+)
 
 
 def _log_softmax(z):

@@ -39,10 +39,23 @@ def _start_workers(command, ports, **kwargs):
     """One process per worker, each with its own TF_CONFIG; returns their (rc, stdout, stderr)."""
     processes = []
     for index in range(len(ports)):
-        env = {**os.environ, "PYTHONPATH": ROOT, "TF_CONFIG": _tf_config(ports, index), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": ROOT,
+            "TF_CONFIG": _tf_config(ports, index),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
         env.pop("KERAS_BACKEND", None)
         processes.append(
-            subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                **kwargs,
+            )
         )
     results = []
     for process in processes:
@@ -99,8 +112,16 @@ def _train_with_loop(strategy, callbacks=(), epochs=2):
     trainer, network = _nasty_trainer(strategy)
     history = keras.callbacks.History()
     multi_worker.fit(
-        trainer, x, y, strategy=strategy, batch_size=32, epochs=epochs, validation_data=(x, y),
-        callbacks=[history, *callbacks], verbose=0, seed=0,
+        trainer,
+        x,
+        y,
+        strategy=strategy,
+        batch_size=32,
+        epochs=epochs,
+        validation_data=(x, y),
+        callbacks=[history, *callbacks],
+        verbose=0,
+        seed=0,
     )
     return {
         "history": history.history,
@@ -116,7 +137,9 @@ def _train_with_loop(strategy, callbacks=(), epochs=2):
 @pytest.fixture(scope="module")
 def two_worker_loop(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("loop")
-    results = _start_workers([sys.executable, os.path.abspath(__file__), str(out_dir)], _free_ports(2))
+    results = _start_workers(
+        [sys.executable, os.path.abspath(__file__), str(out_dir)], _free_ports(2)
+    )
     for returncode, _, stderr in results:
         assert returncode == 0, stderr[-3000:]
     return [json.load(open(out_dir / f"worker{index}.json")) for index in range(2)]
@@ -132,7 +155,9 @@ def test_two_workers_train_as_one_device_on_the_global_batch(two_worker_loop):
     for ours, theirs in zip(first["weights"], single["weights"]):
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
     for key in ("loss", "ce", "kl", "val_loss"):  # per-worker means, then averaged
-        np.testing.assert_allclose(first["history"][key], single["history"][key], rtol=1e-4, err_msg=key)
+        np.testing.assert_allclose(
+            first["history"][key], single["history"][key], rtol=1e-4, err_msg=key
+        )
     assert single["history"]["loss"][1] != single["history"]["loss"][0]  # it did train
 
 
@@ -156,7 +181,9 @@ def test_a_non_chief_resumes_from_the_chiefs_backup_and_never_writes_it(tmp_path
 
     resumed = _train_with_loop(strategy, [multi_worker.RestoreOnly(backup)], epochs=3)
     assert len(resumed["history"]["loss"]) == 2  # epochs 2 and 3 only: it resumed
-    assert {name: os.path.getmtime(os.path.join(backup, name)) for name in os.listdir(backup)} == saved
+    assert {
+        name: os.path.getmtime(os.path.join(backup, name)) for name in os.listdir(backup)
+    } == saved
     uninterrupted = _train_with_loop(strategy, epochs=3)
     # Exactly its last two epochs: each epoch's order is a pure function of (seed, epoch).
     assert resumed["history"]["loss"] == uninterrupted["history"]["loss"][1:]
@@ -169,20 +196,39 @@ def test_train_nasty_binary_on_two_workers(tmp_path):
 
     dataset = load_data(TrainConfig(dataset="digits", train_fraction=0.15))
     adversary = tmp_path / "adversary.keras"  # untrained: the workers' agreement is the point
-    models.get_model("cnn", 10, dataset.input_shape, mean=dataset.mean, std=dataset.std).save(adversary)
+    models.get_model("cnn", 10, dataset.input_shape, mean=dataset.mean, std=dataset.std).save(
+        adversary
+    )
     out = tmp_path / "nasty"
-    command = [sys.executable, "-m", "tools.train_nasty", *TINY, "--strategy=multi_worker",
-               f"--adversary={adversary}", "--omega=0.05", f"--output_dir={out}"]
+    command = [
+        sys.executable,
+        "-m",
+        "tools.train_nasty",
+        *TINY,
+        "--strategy=multi_worker",
+        f"--adversary={adversary}",
+        "--omega=0.05",
+        f"--output_dir={out}",
+    ]
     results = _start_workers(command, _free_ports(2))
     for returncode, _, stderr in results:
         assert returncode == 0, stderr[-3000:]
     metrics = json.load(open(out / "metrics.json"))
     assert metrics["strategy"] == "multi_worker" and metrics["replicas"] == 2
     # Both workers report the same finished network; only the chief wrote.
-    assert f"{metrics['accuracy']:.2f}%" in results[0][1] and f"{metrics['accuracy']:.2f}%" in results[1][1]
+    assert (
+        f"{metrics['accuracy']:.2f}%" in results[0][1]
+        and f"{metrics['accuracy']:.2f}%" in results[1][1]
+    )
     assert len(metrics["history"]["loss"]) == 2 and np.isfinite(metrics["adversarial_kl"])
     assert "Epoch 2/2" in results[0][1] + results[0][2]  # the chief's progress lines
-    assert sorted(os.listdir(out)) == ["config.json", "history.csv", "metrics.json", "model.keras", "tensorboard"]
+    assert sorted(os.listdir(out)) == [
+        "config.json",
+        "history.csv",
+        "metrics.json",
+        "model.keras",
+        "tensorboard",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -190,14 +236,18 @@ def test_train_nasty_binary_on_two_workers(tmp_path):
     [
         (None, ["--strategy=multi_worker needs TF_CONFIG"]),
         ("{not json", ["TF_CONFIG is not a cluster"]),
-        ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}',
-         ["TF_CONFIG is not a cluster", "IndexError"]),
+        (
+            '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}',
+            ["TF_CONFIG is not a cluster", "IndexError"],
+        ),
     ],
     ids=["missing", "not_json", "task_outside_cluster"],
 )
 def test_bad_tf_config_ends_in_one_clear_line(tmp_path, tf_config, fragments):
     env = {"TF_CONFIG": tf_config} if tf_config else {}
-    result = run_tool("train", *TINY, "--strategy=multi_worker", f"--output_dir={tmp_path}/out", env=env)
+    result = run_tool(
+        "train", *TINY, "--strategy=multi_worker", f"--output_dir={tmp_path}/out", env=env
+    )
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
 

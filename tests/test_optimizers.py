@@ -1,10 +1,10 @@
 """`make_optimizer`: the weight-decay modes against hand-computed SGD steps, and the
 "multistep" learning-rate schedule (milestones as fractions of the run)."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from nasty_tf.errors import InputError
 from nasty_tf.training import ReferenceSGD, TrainConfig
 from nasty_tf.training.optimizers import learning_rate_schedule, make_optimizer
@@ -44,16 +44,28 @@ def test_coupled_mode_is_the_default_and_differs_from_decoupled():
 def test_multistep_drops_at_the_milestone_fractions():
     # The reference's CIFAR-100 schedule: 0.1, x0.2 at epochs 60, 120, 160 of 200.
     config = TrainConfig(
-        optimizer="sgd", learning_rate=0.1, epochs=200, lr_schedule="multistep",
-        lr_milestones=(0.3, 0.6, 0.8), lr_decay=0.2,
+        optimizer="sgd",
+        learning_rate=0.1,
+        epochs=200,
+        lr_schedule="multistep",
+        lr_milestones=(0.3, 0.6, 0.8),
+        lr_decay=0.2,
     )
     schedule = learning_rate_schedule(config, steps_per_epoch=391)
 
     def rate_in_epoch(epoch):  # the rate of the first step of a 0-based epoch
         return float(schedule(epoch * 391))
 
-    for epoch, expected in ((0, 0.1), (59, 0.1), (60, 0.02), (119, 0.02), (120, 0.004),
-                            (159, 0.004), (160, 0.0008), (199, 0.0008)):
+    for epoch, expected in (
+        (0, 0.1),
+        (59, 0.1),
+        (60, 0.02),
+        (119, 0.02),
+        (120, 0.004),
+        (159, 0.004),
+        (160, 0.0008),
+        (199, 0.0008),
+    ):
         assert rate_in_epoch(epoch) == pytest.approx(expected), epoch
     assert float(schedule(60 * 391 - 1)) == pytest.approx(0.1)  # last step of epoch 59
 

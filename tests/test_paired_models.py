@@ -1,9 +1,9 @@
 """NastyTeacher and KnowledgeDistiller: frozen partner, shared batch, logging, saving."""
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from nasty_tf import InputError, KnowledgeDistiller, NastyTeacher, SelfUnderminingLoss
 from nasty_tf.data import make_augmenter
 from nasty_tf.losses import KnowledgeDistillationLoss
@@ -37,7 +37,9 @@ WRAPPERS = [
 @pytest.mark.parametrize("make", WRAPPERS)
 def test_frozen_partner_is_untouched_by_fit(make):
     frozen = dense_net(1)
-    before = [keras.ops.convert_to_numpy(w) for w in frozen.weights]  # BN moving statistics included
+    before = [
+        keras.ops.convert_to_numpy(w) for w in frozen.weights
+    ]  # BN moving statistics included
     net = dense_net(2)
     model = make(net, frozen, augmenter=make_augmenter("crop_flip", seed=3))
     model.compile(optimizer=keras.optimizers.SGD(0.1))
@@ -46,7 +48,10 @@ def test_frozen_partner_is_untouched_by_fit(make):
     model.fit(x, y, epochs=2, batch_size=16, verbose=0)
     for old, new in zip(before, frozen.weights):
         np.testing.assert_array_equal(old, keras.ops.convert_to_numpy(new))
-    assert any(not np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(net_before, net.trainable_weights))
+    assert any(
+        not np.array_equal(a, keras.ops.convert_to_numpy(b))
+        for a, b in zip(net_before, net.trainable_weights)
+    )
     frozen_ids = {id(v) for v in frozen.weights}
     assert model.trainable_weights and not any(id(v) in frozen_ids for v in model.trainable_weights)
 
@@ -59,7 +64,9 @@ def test_both_nets_see_the_same_augmented_batch(make):
     model = make(net, frozen, augmenter=make_augmenter("crop_flip", seed=1))
     x, _ = data(32)
     out = model(x, training=True)
-    logits, frozen_logits = (keras.ops.convert_to_numpy(out[k]) for k in ("logits", "frozen_logits"))
+    logits, frozen_logits = (
+        keras.ops.convert_to_numpy(out[k]) for k in ("logits", "frozen_logits")
+    )
     np.testing.assert_array_equal(logits, frozen_logits)
     unaugmented = keras.ops.convert_to_numpy(net(x.astype("float32")))
     assert not np.allclose(logits, unaugmented), "the augmenter did not change the batch"
@@ -79,7 +86,9 @@ def test_compute_loss_is_the_objective_plus_the_networks_regularisation():
     regularisation = sum(keras.ops.convert_to_numpy(l) for l in net.losses)
     assert regularisation > 0
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(loss), keras.ops.convert_to_numpy(objective) + regularisation, rtol=1e-5
+        keras.ops.convert_to_numpy(loss),
+        keras.ops.convert_to_numpy(objective) + regularisation,
+        rtol=1e-5,
     )
 
 
@@ -90,7 +99,9 @@ def test_kd_compute_loss_matches_eq1():
     out = model(x, training=False)
     loss = model.compute_loss(x=x, y=y, y_pred=out, training=False)
     expected = KnowledgeDistillationLoss(0.7, 5.0)(y, (out["logits"], out["frozen_logits"]))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss), keras.ops.convert_to_numpy(expected), rtol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loss), keras.ops.convert_to_numpy(expected), rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize("make", WRAPPERS)
@@ -127,7 +138,9 @@ def test_keras_file_round_trip(make, tmp_path):
     assert restored.augmenter is not None
     for key in ("logits", "frozen_logits"):
         np.testing.assert_allclose(
-            keras.ops.convert_to_numpy(restored(x)[key]), keras.ops.convert_to_numpy(model(x)[key]), rtol=1e-6
+            keras.ops.convert_to_numpy(restored(x)[key]),
+            keras.ops.convert_to_numpy(model(x)[key]),
+            rtol=1e-6,
         )
 
 

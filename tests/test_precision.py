@@ -11,15 +11,25 @@ import numpy as np
 import pytest
 
 from nasty_tf import models
-from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill
-from nasty_tf.training import load_network, train, train_nasty
+from nasty_tf.training import (
+    DistillConfig,
+    NastyConfig,
+    TrainConfig,
+    distill,
+    load_network,
+    train,
+    train_nasty,
+)
 from nasty_tf.training.precision import dtype_policy, match_precision
 from tests.test_training import digits, tiny  # noqa: F401  (`digits` is a fixture)
 
 
 def _compute_dtypes(network):
-    return {layer.name: layer.dtype_policy.compute_dtype for layer in network.layers
-            if not isinstance(layer, keras.layers.InputLayer)}
+    return {
+        layer.name: layer.dtype_policy.compute_dtype
+        for layer in network.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    }
 
 
 def test_match_precision_changes_compute_not_weights_and_keeps_float32_logits():
@@ -37,7 +47,9 @@ def test_match_precision_changes_compute_not_weights_and_keeps_float32_logits():
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fast), exact, rtol=0.1, atol=0.1)
     match_precision(network, "float32")
     assert set(_compute_dtypes(network).values()) == {"float32"}
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(network(images, training=False)), exact, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(network(images, training=False)), exact, rtol=1e-5, atol=1e-5
+    )
 
 
 def test_dtype_policy_restores_the_global_policy_even_on_error():
@@ -62,7 +74,9 @@ def test_bfloat16_runs_train_nasty_and_distill_against_float32_partners(tmp_path
     config = tiny(tmp_path, "nasty", precision="mixed_bfloat16")
     nasty = train_nasty(config, NastyConfig(adversary, 0.05, 4.0), digits)
     assert keras.config.dtype_policy().name == "float32"  # restored after the run
-    assert nasty["precision"] == "mixed_bfloat16" and nasty["config"]["precision"] == "mixed_bfloat16"
+    assert (
+        nasty["precision"] == "mixed_bfloat16" and nasty["config"]["precision"] == "mixed_bfloat16"
+    )
     assert np.isfinite(nasty["adversarial_kl"]) and nasty["adversarial_kl"] > 0
     # The adversary ran at the run's precision: within bfloat16 error of its float32 accuracy.
     assert abs(nasty["adversary_accuracy"] - normal["accuracy"]) < 5
@@ -70,7 +84,11 @@ def test_bfloat16_runs_train_nasty_and_distill_against_float32_partners(tmp_path
     dtypes = _compute_dtypes(saved)
     assert dtypes.pop("logits") == "float32" and "bfloat16" in set(dtypes.values())
     # A float32 student of the bfloat16 teacher: the teacher is run in float32.
-    student = distill(tiny(tmp_path, "student"), DistillConfig(os.path.join(tmp_path, "nasty", "model.keras")), digits)
+    student = distill(
+        tiny(tmp_path, "student"),
+        DistillConfig(os.path.join(tmp_path, "nasty", "model.keras")),
+        digits,
+    )
     assert student["precision"] == "float32"
     assert abs(student["teacher_accuracy"] - nasty["accuracy"]) < 5
     with open(os.path.join(tmp_path, "nasty", "metrics.json")) as f:

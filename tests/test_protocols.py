@@ -6,10 +6,10 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from nasty_tf import protocols
 from nasty_tf.data import load_dataset
 from nasty_tf.errors import InputError
@@ -53,7 +53,8 @@ def test_table1_carries_the_released_cifar10_configs():
 
 
 @pytest.mark.parametrize(
-    "name, dataset, omega", [("table2_cifar100", "cifar100", 0.005), ("table3_tiny_imagenet", "tiny_imagenet", 0.01)]
+    "name, dataset, omega",
+    [("table2_cifar100", "cifar100", 0.005), ("table3_tiny_imagenet", "tiny_imagenet", 0.01)],
 )
 def test_tables_2_and_3_carry_the_released_configs(name, dataset, omega):
     settings = protocols.get_protocol(name).default_settings()
@@ -77,13 +78,19 @@ def test_epochs_scale_keeps_the_schedules_shape():
     assert short.teacher.epochs == 20 and {s.epochs for s in short.students} == {20}
     assert short.teacher.lr_milestones == (0.3, 0.6, 0.8) and short.teacher.lr_decay == 0.2
     config = TrainConfig(
-        optimizer="sgd", epochs=short.teacher.epochs, learning_rate=0.1, lr_schedule="multistep",
-        lr_milestones=short.teacher.lr_milestones, lr_decay=short.teacher.lr_decay,
+        optimizer="sgd",
+        epochs=short.teacher.epochs,
+        learning_rate=0.1,
+        lr_schedule="multistep",
+        lr_milestones=short.teacher.lr_milestones,
+        lr_decay=short.teacher.lr_decay,
     )
     schedule = learning_rate_schedule(config, steps_per_epoch=10)
     rates = [float(schedule(epoch * 10)) for epoch in (5, 6, 11, 12, 15, 16)]
     np.testing.assert_allclose(rates, [0.1, 0.02, 0.02, 0.004, 0.004, 0.0008], rtol=1e-5)
-    table1 = teacher_student.scale_epochs(protocols.get_protocol("table1_cifar10").default_settings(), 0.001)
+    table1 = teacher_student.scale_epochs(
+        protocols.get_protocol("table1_cifar10").default_settings(), 0.001
+    )
     assert table1.teacher.epochs == 1 and {s.epochs for s in table1.students} == {1}  # at least 1
     with pytest.raises(InputError, match="^epochs_scale must be > 0. Received: epochs_scale=0.0"):
         teacher_student.scale_epochs(settings, 0.0)
@@ -108,7 +115,9 @@ def test_unknown_architectures_are_refused_before_anything_trains(tmp_path):
 
 def test_a_wrong_given_teacher_is_refused(given_teachers, tmp_path):
     settings = protocols.get_protocol("digits_demo").default_settings()
-    wrong = settings.replace(teacher=Stage("preresnet20", 1), normal_teacher=given_teachers["normal"])
+    wrong = settings.replace(
+        teacher=Stage("preresnet20", 1), normal_teacher=given_teachers["normal"]
+    )
     with pytest.raises(InputError, match="^normal_teacher: .* holds a cnn network .* arch=cnn"):
         teacher_student.run("digits_demo", wrong, str(tmp_path))
     missing = settings.replace(nasty_teacher=str(tmp_path / "missing.keras"))
@@ -121,12 +130,25 @@ def test_reproduce_starts_from_given_teachers_without_training_them(given_teache
     """Through the binary: the flags reach the protocol, teachers are evaluated, not trained."""
     result = subprocess.run(
         [
-            sys.executable, "-m", "tools.reproduce", "--protocol=digits_demo",
-            f"--normal_teacher={given_teachers['normal']}", f"--nasty_teacher={given_teachers['nasty']}",
-            "--epochs_scale=0.01", "--train_fraction=0.1", "--student_seeds=0", "--batch_size=64",
-            "--verbose=0", "--nofigures", "--sweep_kd_temperature=", f"--output_dir={tmp_path}",
+            sys.executable,
+            "-m",
+            "tools.reproduce",
+            "--protocol=digits_demo",
+            f"--normal_teacher={given_teachers['normal']}",
+            f"--nasty_teacher={given_teachers['nasty']}",
+            "--epochs_scale=0.01",
+            "--train_fraction=0.1",
+            "--student_seeds=0",
+            "--batch_size=64",
+            "--verbose=0",
+            "--nofigures",
+            "--sweep_kd_temperature=",
+            f"--output_dir={tmp_path}",
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     # No teacher runs; an empty sweep flag turned the protocol's sweep off.
@@ -138,7 +160,9 @@ def test_reproduce_starts_from_given_teachers_without_training_them(given_teache
         assert teacher["file"] == given_teachers[route] and teacher["train_seconds"] is None
         network = keras.saving.load_model(given_teachers[route])
         logits = network.predict(digits.x_test, verbose=0)
-        assert teacher["accuracy"] == pytest.approx(np.mean(np.argmax(logits, -1) == digits.y_test) * 100)
+        assert teacher["accuracy"] == pytest.approx(
+            np.mean(np.argmax(logits, -1) == digits.y_test) * 100
+        )
         kd = json.load(open(tmp_path / "students" / "cnn_seed0" / f"kd_{route}" / "metrics.json"))
         assert kd["config"]["teacher"] == given_teachers[route] and kd["epochs"] == 1  # 4 x 0.01
     assert report["teachers"]["nasty"]["adversarial_kl"] > 0
@@ -164,7 +188,9 @@ def _tiny_image_folder(root, per_class=6):
 def test_cifar10_cpu_reads_the_shared_copy_and_reports_its_omega_sweep(tmp_path):
     settings = protocols.get_protocol("cifar10_cpu").default_settings()
     assert settings.dataset == "image_folder"
-    assert settings.data_dir is None  # tools.reproduce gives it the shared copy (tests/test_tools.py)
+    assert (
+        settings.data_dir is None
+    )  # tools.reproduce gives it the shared copy (tests/test_tools.py)
     assert not settings.sweeps  # about half an hour: the omega sweep is asked for by flag
     tiny = settings.replace(
         data_dir=_tiny_image_folder(tmp_path / "data"),
@@ -177,7 +203,10 @@ def test_cifar10_cpu_reads_the_shared_copy_and_reports_its_omega_sweep(tmp_path)
     )
     report = protocols.get_protocol("cifar10_cpu").run(tiny, str(tmp_path / "run"))
     assert [entry["value"] for entry in report["owner"]["omega"]] == [0.04, settings.omega]
-    assert report["owner"]["omega"][1]["teacher"]["accuracy"] == report["teachers"]["nasty"]["accuracy"]
+    assert (
+        report["owner"]["omega"][1]["teacher"]["accuracy"]
+        == report["teachers"]["nasty"]["accuracy"]
+    )
     assert (tmp_path / "run" / "sweep_omega.png").exists()
 
 
@@ -187,16 +216,28 @@ def test_fast_cifar10_trains_every_stage_in_bfloat16(tmp_path):
     assert settings.precision == "mixed_bfloat16" and settings.teacher.arch == "resnet18"
     assert settings.teacher.batch_size == 500 and settings.teacher.lr_schedule == "warmup_cosine"
     # Full batches only in both CIFAR-10 splits: one XLA program per step under JAX.
-    assert all(50_000 % s.batch_size == 0 == 10_000 % s.batch_size for s in (settings.teacher, *settings.students))
+    assert all(
+        50_000 % s.batch_size == 0 == 10_000 % s.batch_size
+        for s in (settings.teacher, *settings.students)
+    )
     assert [stage.arch for stage in settings.students] == ["cnn", "preresnet20", "self"]
     tiny = settings.replace(
         data_dir=_tiny_image_folder(tmp_path / "data"),
-        teacher=Stage("cnn", 1, batch_size=32, optimizer="sgd", learning_rate=0.05,
-                      lr_schedule="warmup_cosine"),
+        teacher=Stage(
+            "cnn",
+            1,
+            batch_size=32,
+            optimizer="sgd",
+            learning_rate=0.05,
+            lr_schedule="warmup_cosine",
+        ),
         students=(Stage("cnn", 1, batch_size=32),),
         verbose=0,
     )
     report = protocols.get_protocol("fast_cifar10").run(tiny, str(tmp_path / "run"))
     assert {student["teacher"] for student in report["students"]} == {"none", "normal", "nasty"}
     metrics = json.load(open(tmp_path / "run" / "teacher_nasty" / "metrics.json"))
-    assert metrics["precision"] == "mixed_bfloat16" and metrics["config"]["precision"] == "mixed_bfloat16"
+    assert (
+        metrics["precision"] == "mixed_bfloat16"
+        and metrics["config"]["precision"] == "mixed_bfloat16"
+    )

@@ -58,4 +58,7 @@ def test_report_records_the_command_in_the_form_a_user_retypes():
         invoking_command(["/x/tools/reproduce.py", "--protocol=cifar10_cpu", "--data_dir=a b"])
         == "python -m tools.reproduce --protocol=cifar10_cpu '--data_dir=a b'"
     )
-    assert invoking_command(["/venv/bin/nasty-tf-reproduce", "--seed=1"]) == "nasty-tf-reproduce --seed=1"
+    assert (
+        invoking_command(["/venv/bin/nasty-tf-reproduce", "--seed=1"])
+        == "nasty-tf-reproduce --seed=1"
+    )

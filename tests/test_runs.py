@@ -36,20 +36,41 @@ from nasty_tf.training import (
 from nasty_tf.training.run_directory import FORMAT_VERSION, KILL_AT_ENV, LOCK_FILE, RunLock
 
 KILLED = -9  # a subprocess's return code after SIGKILL
-TINY_FLAGS = ["--dataset=digits", "--arch=cnn", "--train_fraction=0.1", "--batch_size=32", "--verbose=0"]
-_CONFIGS = {"train": TrainConfig, "nasty": NastyConfig, "distill": DistillConfig, "datafree": DataFreeConfig}
+TINY_FLAGS = [
+    "--dataset=digits",
+    "--arch=cnn",
+    "--train_fraction=0.1",
+    "--batch_size=32",
+    "--verbose=0",
+]
+_CONFIGS = {
+    "train": TrainConfig,
+    "nasty": NastyConfig,
+    "distill": DistillConfig,
+    "datafree": DataFreeConfig,
+}
 
 
 def tiny(out, **changes):
     """What `TINY_FLAGS` plus `--epochs=3 --output_dir=out` give the binary (see the test)."""
-    fields = dict(dataset="digits", arch="cnn", train_fraction=0.1, batch_size=32, epochs=3, verbose=0)
+    fields = dict(
+        dataset="digits", arch="cnn", train_fraction=0.1, batch_size=32, epochs=3, verbose=0
+    )
     return TrainConfig(output_dir=str(out), **{**fields, **changes})
 
 
 def tiny_datafree(out, teacher, **changes):
     fields = dict(
-        method="deepinversion", teacher=teacher, arch="cnn", dataset="digits", epochs=3, batch_size=20,
-        num_images=40, inversion_steps=4, grid_rows=1, verbose=0,
+        method="deepinversion",
+        teacher=teacher,
+        arch="cnn",
+        dataset="digits",
+        epochs=3,
+        batch_size=20,
+        num_images=40,
+        inversion_steps=4,
+        grid_rows=1,
+        verbose=0,
     )
     return DataFreeConfig(output_dir=str(out), **{**fields, **changes})
 
@@ -83,7 +104,9 @@ def spawn_job(kill_at, kind, config, partner=None, on_finished="error"):
 
 
 def _config_from_json(cls, fields):
-    return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()})
+    return cls(
+        **{key: tuple(value) if isinstance(value, list) else value for key, value in fields.items()}
+    )
 
 
 def assert_killed(result):
@@ -103,7 +126,9 @@ def read(path):
 def assert_same_run(expected_dir, actual_dir):
     """Same history.csv bytes, same final weights bit for bit, same recorded history."""
     expected_dir, actual_dir = str(expected_dir), str(actual_dir)
-    assert read(os.path.join(actual_dir, "history.csv")) == read(os.path.join(expected_dir, "history.csv"))
+    assert read(os.path.join(actual_dir, "history.csv")) == read(
+        os.path.join(expected_dir, "history.csv")
+    )
     for expected, actual in zip(weights(expected_dir), weights(actual_dir), strict=True):
         np.testing.assert_array_equal(actual, expected)
     expected = json.loads(read(os.path.join(expected_dir, "metrics.json")))
@@ -133,10 +158,18 @@ def reference(tmp_path_factory):
     }
 
 
-def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_run(reference, tmp_path):
+def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_run(
+    reference, tmp_path
+):
     # The issue's reproduction (on tiny settings), through the binary, with a cosine schedule.
     out = tmp_path / "train"
-    flags = [*TINY_FLAGS, "--epochs=3", "--optimizer=sgd", "--learning_rate=0.05", "--lr_schedule=cosine"]
+    flags = [
+        *TINY_FLAGS,
+        "--epochs=3",
+        "--optimizer=sgd",
+        "--learning_rate=0.05",
+        "--lr_schedule=cosine",
+    ]
     flags.append(f"--output_dir={out}")
     assert_killed(run_tool("train", *flags, env={KILL_AT_ENV: "epoch:1:batch:2"}))
     # The killed holder's lock file is left behind; it blocks nothing.
@@ -177,7 +210,10 @@ def test_deepinversion_killed_mid_synthesis_resumes_exactly(reference, tmp_path)
     run_datafree(config)
     assert_same_run(expected.output_dir, config.output_dir)
     written = json.loads(read(os.path.join(config.output_dir, "metrics.json")))
-    assert written["inversion"] == json.loads(read(os.path.join(expected.output_dir, "metrics.json")))["inversion"]
+    assert (
+        written["inversion"]
+        == json.loads(read(os.path.join(expected.output_dir, "metrics.json")))["inversion"]
+    )
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="DAFL runs on TensorFlow only")
@@ -229,7 +265,9 @@ def test_a_second_process_is_refused_at_once_naming_the_holder(reference, tmp_pa
         assert sorted(os.listdir(out)) == sorted([*before, LOCK_FILE])  # nothing touched
         assert read(out / "config.json") == "{}"
         # In-process too, and for every job (they all hold their directory through RunDirectory).
-        with pytest.raises(InputError, match=f"output_dir {out} is locked by process {os.getpid()}"):
+        with pytest.raises(
+            InputError, match=f"output_dir {out} is locked by process {os.getpid()}"
+        ):
             train(tiny(out))
         with pytest.raises(InputError, match="is locked by process"):
             run_datafree(tiny_datafree(out, reference["teacher"]))
@@ -250,7 +288,9 @@ def test_metrics_record_the_format_and_another_format_is_reported(reference, tmp
     copy = tmp_path / "copy"
     shutil.copytree(config.output_dir, copy)
     (copy / "metrics.json").write_text(json.dumps({**metrics, "format_version": 0}))
-    with pytest.raises(InputError, match=f"finished run of format version 0.*format {FORMAT_VERSION}"):
+    with pytest.raises(
+        InputError, match=f"finished run of format version 0.*format {FORMAT_VERSION}"
+    ):
         train(config.replace(output_dir=str(copy)), on_finished="reuse")
 
 
@@ -267,7 +307,9 @@ def _scalar_tags(log_dir):
 def test_every_run_writes_tensorboard_logs(reference):
     pytest.importorskip("tensorboard")
     normal = os.path.join(reference["normal"].output_dir, "tensorboard")
-    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(os.path.join(normal, "train"))
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(
+        os.path.join(normal, "train")
+    )
     assert {"epoch_loss", "epoch_accuracy"} <= _scalar_tags(os.path.join(normal, "validation"))
     nasty = os.path.join(reference["nasty"][0].output_dir, "tensorboard", "train")
     assert {"epoch_ce", "epoch_kl", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(nasty)
@@ -275,7 +317,9 @@ def test_every_run_writes_tensorboard_logs(reference):
 
 if __name__ == "__main__":  # a job for `spawn_job`
     job = json.loads(sys.argv[1])
-    config = _config_from_json(_CONFIGS["datafree" if job["kind"] == "datafree" else "train"], job["config"])
+    config = _config_from_json(
+        _CONFIGS["datafree" if job["kind"] == "datafree" else "train"], job["config"]
+    )
     partner = None
     if job["partner"] is not None:
         partner = _config_from_json(_CONFIGS[job["kind"]], job["partner"])

@@ -5,10 +5,10 @@ import io
 import os
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 from nasty_tf.data import load_dataset, make_augmenter
 from nasty_tf.data.tiny_imagenet import TINY_IMAGENET_MEAN, TINY_IMAGENET_STD, load_tiny_imagenet
 from nasty_tf.errors import InputError
@@ -184,7 +184,9 @@ def test_rotate_flip_rotates_with_nearest_pixels_and_black_corners():
     assert (out == 0).any()  # some corner came from outside the image
     # At most 20 degrees: the centre stays in the picture, so it stays white.
     assert (out[:, 24:40, 24:40] == 255).all()
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augmenter(white, training=False)), white)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(augmenter(white, training=False)), white
+    )
 
 
 def test_rotate_flip_runs_in_a_fit_step(archive):

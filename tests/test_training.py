@@ -31,7 +31,9 @@ def digits():
 
 
 def tiny(tmp_path, name, **changes):
-    fields = dict(dataset="digits", train_fraction=0.2, arch="cnn", epochs=1, batch_size=64, verbose=0)
+    fields = dict(
+        dataset="digits", train_fraction=0.2, arch="cnn", epochs=1, batch_size=64, verbose=0
+    )
     fields.update(changes)
     return TrainConfig(output_dir=str(tmp_path / name), **fields)
 
@@ -55,7 +57,9 @@ def test_train_writes_the_bare_network_and_metrics(normal_run, digits):
     network = keras.saving.load_model(os.path.join(config.output_dir, "model.keras"))
     assert network.name == "cnn" and network.output_shape == (None, 10)
     logits = network.predict(digits.x_test, verbose=0)
-    assert np.mean(np.argmax(logits, -1) == digits.y_test) * 100 == pytest.approx(metrics["accuracy"])
+    assert np.mean(np.argmax(logits, -1) == digits.y_test) * 100 == pytest.approx(
+        metrics["accuracy"]
+    )
 
 
 def test_a_finished_run_is_refused_reused_or_overwritten(normal_run, digits):
@@ -77,7 +81,9 @@ def test_nasty_and_kd_runs_record_their_partner(normal_run, digits, tmp_path):
     assert not isinstance(saved, NastyTeacher)  # the bare network, never the wrapper
     assert len(saved.weights) == len(load_network(adversary, "--adversary").weights)
     student = distill(
-        tiny(tmp_path, "student"), DistillConfig(os.path.join(tmp_path, "nasty", "model.keras")), digits
+        tiny(tmp_path, "student"),
+        DistillConfig(os.path.join(tmp_path, "nasty", "model.keras")),
+        digits,
     )
     assert student["teacher_accuracy"] == pytest.approx(nasty["accuracy"])
 
@@ -175,7 +181,9 @@ def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, digits):
 def test_resuming_with_another_config_is_refused(tmp_path, digits):
     config = tiny(tmp_path, "run")
     os.makedirs(os.path.join(config.output_dir, "backup"))
-    json.dump({"kind": "normal", "epochs": 99}, open(os.path.join(config.output_dir, "config.json"), "w"))
+    json.dump(
+        {"kind": "normal", "epochs": 99}, open(os.path.join(config.output_dir, "config.json"), "w")
+    )
     with pytest.raises(InputError, match="unfinished run with a different config"):
         train(config, digits)
 
@@ -195,7 +203,10 @@ def test_divergence_stops_with_a_clear_error(tmp_path, digits):
         (dict(train_fraction=1.5), r"train_fraction must be in \(0, 1\]"),
         (dict(learning_rate=-1.0), "learning_rate must be > 0"),
         (dict(optimizer="rmsprop"), "optimizer must be one of"),
-        (dict(precision="float8"), "precision must be one of float32, mixed_bfloat16, mixed_float16"),
+        (
+            dict(precision="float8"),
+            "precision must be one of float32, mixed_bfloat16, mixed_float16",
+        ),
     ],
 )
 def test_bad_train_config_is_rejected(changes, message):

@@ -53,7 +53,9 @@ class RandomPaddedCrop(keras.layers.Layer):
     def __init__(self, padding: int = 4, seed=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise InputError(f"padding must be a non-negative integer. Received: padding={padding!r}")
+            raise InputError(
+                f"padding must be a non-negative integer. Received: padding={padding!r}"
+            )
         self.padding = padding
         self.seed = seed
         # A layer attribute, so Keras tracks its state as a non-trainable variable and the
@@ -77,9 +79,7 @@ class RandomPaddedCrop(keras.layers.Layer):
         cols = offsets[:, 1:2] + ops.arange(width, dtype="int32")[None, :]  # (B, W)
         image_start = ops.arange(batch, dtype="int32") * (padded_height * padded_width)
         flat_index = (
-            image_start[:, None, None]
-            + rows[:, :, None] * padded_width
-            + cols[:, None, :]
+            image_start[:, None, None] + rows[:, :, None] * padded_width + cols[:, None, :]
         )  # (B, H, W): index of each output pixel in the flattened padded batch
         pixels = ops.reshape(padded, (-1, channels))
         return ops.take(pixels, flat_index, axis=0)
@@ -115,9 +115,7 @@ def make_augmenter(recipe: str, seed=None) -> keras.Sequential:
         >>> augmented = augmenter(images, training=True)
     """
     if recipe not in RECIPES:
-        raise InputError(
-            f"unknown augmentation recipe {recipe!r}. Available: {', '.join(RECIPES)}"
-        )
+        raise InputError(f"unknown augmentation recipe {recipe!r}. Available: {', '.join(RECIPES)}")
     if recipe == "rotate_flip":
         layers = [_rotation(seed)]
     else:

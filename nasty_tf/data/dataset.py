@@ -8,7 +8,6 @@ TensorFlow, so the same arrays feed the TensorFlow and the JAX backends.
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
 
 import numpy as np
 
@@ -46,18 +45,18 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
-    class_names: Tuple[str, ...]
-    mean: Tuple[float, float, float]
-    std: Tuple[float, float, float]
+    class_names: tuple[str, ...]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
     augmentation: str
 
     @property
-    def input_shape(self) -> Tuple[int, int, int]:
+    def input_shape(self) -> tuple[int, int, int]:
         """The shape of one image, `(H, W, C)`."""
         return tuple(int(d) for d in self.x_train.shape[1:])
 
 
-def channel_mean_std(images: np.ndarray, chunk: int = 4096) -> Tuple[tuple, tuple]:
+def channel_mean_std(images: np.ndarray, chunk: int = 4096) -> tuple[tuple, tuple]:
     """Per-channel mean and (population) standard deviation of uint8 images, in [0, 1] units.
 
     Accumulates float64 sums over chunks of images, so that 50,000 CIFAR images need a few
@@ -76,7 +75,7 @@ def channel_mean_std(images: np.ndarray, chunk: int = 4096) -> Tuple[tuple, tupl
     total_sq = np.zeros(channels, np.float64)
     count = 0
     for start in range(0, len(images), chunk):
-        block = images[start:start + chunk].reshape(-1, channels).astype(np.float64) / 255.0
+        block = images[start : start + chunk].reshape(-1, channels).astype(np.float64) / 255.0
         total += block.sum(axis=0)
         total_sq += np.square(block).sum(axis=0)
         count += block.shape[0]

@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import numpy as np
 
@@ -46,7 +46,9 @@ def fingerprint(path: str) -> str:
             for name in sorted(filenames):
                 full = os.path.join(here, name)
                 stat = os.stat(full)
-                digest.update(f"{os.path.relpath(full, path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+                digest.update(
+                    f"{os.path.relpath(full, path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+                )
     else:
         stat = os.stat(path)
         digest.update(f"{stat.st_size}\0{stat.st_mtime_ns}".encode())
@@ -63,7 +65,7 @@ class ArrayWriter:
 
     def __init__(self, directory: str):
         self.directory = directory
-        self._pending: Dict[str, np.memmap] = {}
+        self._pending: dict[str, np.memmap] = {}
 
     def allocate(self, name: str, shape, dtype) -> np.ndarray:
         temporary = os.path.join(self.directory, f"{name}.npy.partial")
@@ -143,8 +145,12 @@ def cached_load(
     except OSError as e:  # e.g. a dangling link inside the folder
         raise InputError(f"data_dir: cannot read '{path}': {' '.join(str(e).split())}") from e
     directory = entry_dir(cache_dir, source, path)
-    current = {"format": FORMAT_VERSION, "source": source, "path": os.path.abspath(path),
-               "fingerprint": current_fingerprint}
+    current = {
+        "format": FORMAT_VERSION,
+        "source": source,
+        "path": os.path.abspath(path),
+        "fingerprint": current_fingerprint,
+    }
     manifest = _read_manifest(directory)
     if manifest is not None and all(manifest.get(k) == v for k, v in current.items()):
         return _load_entry(directory, manifest, path)

@@ -24,7 +24,7 @@ import os
 import tarfile
 import zipfile
 import zlib
-from typing import Callable, Dict, List, Set, Tuple
+from collections.abc import Callable
 
 import numpy as np
 
@@ -37,9 +37,9 @@ ZIP_SUFFIXES = (".zip",)
 # Files that operating systems and archivers leave behind; they are not images.
 _JUNK_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
-_Parts = Tuple[str, ...]
+_Parts = tuple[str, ...]
 # (path parts relative to the root, quoted name to show in errors, function returning the bytes)
-_File = Tuple[_Parts, str, Callable[[], bytes]]
+_File = tuple[_Parts, str, Callable[[], bytes]]
 
 
 def _one_line(error: BaseException) -> str:
@@ -56,9 +56,9 @@ def is_junk(parts: _Parts) -> bool:
     return any(p.startswith(".") or p in _JUNK_NAMES for p in parts)
 
 
-def _list_directory(root: str) -> Tuple[Set[_Parts], List[_File]]:
-    dirs: Set[_Parts] = set()
-    files: List[_File] = []
+def _list_directory(root: str) -> tuple[set[_Parts], list[_File]]:
+    dirs: set[_Parts] = set()
+    files: list[_File] = []
     for here, dirnames, filenames in os.walk(root, followlinks=True):
         rel = _split_parts(os.path.relpath(here, root))
         for d in dirnames:
@@ -96,9 +96,9 @@ def _open_decompressed(path: str):
     return open(path, "rb")
 
 
-def _list_tar(path: str) -> Tuple[Set[_Parts], List[_File]]:
-    dirs: Set[_Parts] = set()
-    files: List[_File] = []
+def _list_tar(path: str) -> tuple[set[_Parts], list[_File]]:
+    dirs: set[_Parts] = set()
+    files: list[_File] = []
     try:
         # Stream mode ("r|"): one sequential pass through the (compressed) archive, reading
         # each member as it passes; random access into a .tar.gz would re-decompress.
@@ -124,15 +124,13 @@ def _list_tar(path: str) -> Tuple[Set[_Parts], List[_File]]:
                     f"truncated: no end-of-archive marker after byte {tar.offset}"
                 )
     except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError) as e:
-        raise InputError(
-            f"data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}"
-        ) from e
+        raise InputError(f"data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}") from e
     return dirs, files
 
 
-def _list_zip(path: str) -> Tuple[Set[_Parts], List[_File]]:
-    dirs: Set[_Parts] = set()
-    files: List[_File] = []
+def _list_zip(path: str) -> tuple[set[_Parts], list[_File]]:
+    dirs: set[_Parts] = set()
+    files: list[_File] = []
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -145,8 +143,14 @@ def _list_zip(path: str) -> Tuple[Set[_Parts], List[_File]]:
                 try:
                     data = zf.read(info)
                 # RuntimeError: encrypted member; NotImplementedError: unknown compression.
-                except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError,
-                        NotImplementedError) as e:
+                except (
+                    zipfile.BadZipFile,
+                    zlib.error,
+                    EOFError,
+                    OSError,
+                    RuntimeError,
+                    NotImplementedError,
+                ) as e:
                     raise InputError(
                         f"data_dir: corrupt member '{info.filename}' in archive '{path}': "
                         f"{_one_line(e)}"
@@ -154,13 +158,11 @@ def _list_zip(path: str) -> Tuple[Set[_Parts], List[_File]]:
                 shown = f"'{info.filename}' in '{path}'"
                 files.append((parts, shown, lambda data=data: data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as e:
-        raise InputError(
-            f"data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}"
-        ) from e
+        raise InputError(f"data_dir: corrupt or unreadable archive '{path}': {_one_line(e)}") from e
     return dirs, files
 
 
-def list_entries(path: str) -> Tuple[Set[_Parts], List[_File]]:
+def list_entries(path: str) -> tuple[set[_Parts], list[_File]]:
     """The folders and files of a directory or a tar/zip archive: `(dirs, files)`, each file a
     `(parts, shown, read)` triple (`read()` returns its bytes; `shown` names it in errors)."""
     if not os.path.exists(path):
@@ -178,7 +180,7 @@ def list_entries(path: str) -> Tuple[Set[_Parts], List[_File]]:
     )
 
 
-def _strip_wrapper(dirs: Set[_Parts], files: List[_File]) -> Tuple[Set[_Parts], List[_File]]:
+def _strip_wrapper(dirs: set[_Parts], files: list[_File]) -> tuple[set[_Parts], list[_File]]:
     """Drops one top-level folder that wraps the splits (`cifar10/train/...`), if there is one."""
     tops = {p[0] for p in dirs} | {p[0] for p, _, _ in files if len(p) > 1}
     if len(tops) != 1 or tops & set(SPLITS):
@@ -190,9 +192,9 @@ def _strip_wrapper(dirs: Set[_Parts], files: List[_File]) -> Tuple[Set[_Parts], 
     )
 
 
-def _layout(path: str, dirs: Set[_Parts], files: List[_File]) -> Dict[str, Dict[str, List[_File]]]:
+def _layout(path: str, dirs: set[_Parts], files: list[_File]) -> dict[str, dict[str, list[_File]]]:
     """Groups the files as `{split: {class_name: [files sorted by path]}}` and checks the layout."""
-    layout: Dict[str, Dict[str, List[_File]]] = {}
+    layout: dict[str, dict[str, list[_File]]] = {}
     tops = sorted({p[0] for p in dirs} | {p[0] for p, _, _ in files})
     for split in SPLITS:
         if split not in tops:
@@ -200,9 +202,7 @@ def _layout(path: str, dirs: Set[_Parts], files: List[_File]) -> Dict[str, Dict[
                 f"data_dir: no '{split}' split in '{path}' (expected "
                 f"{split}/<class_name>/<image>); top-level entries found: {tops[:10]}"
             )
-        classes: Dict[str, List[_File]] = {
-            p[1]: [] for p in dirs if len(p) >= 2 and p[0] == split
-        }
+        classes: dict[str, list[_File]] = {p[1]: [] for p in dirs if len(p) >= 2 and p[0] == split}
         for entry in files:
             parts = entry[0]
             if parts[0] != split:
@@ -258,11 +258,11 @@ def in_memory(name: str, shape, dtype) -> np.ndarray:
 
 def _decode_split(
     split: str,
-    classes: Dict[str, List[_File]],
-    class_names: Tuple[str, ...],
+    classes: dict[str, list[_File]],
+    class_names: tuple[str, ...],
     reference: list,
     allocate: Callable = in_memory,
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Decodes one split into a preallocated uint8 array; `reference` holds the first image's
     shape and name, shared across splits so that train and test must agree too."""
     count = sum(len(classes[name]) for name in class_names)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Tuple
 
 import numpy as np
 
@@ -31,7 +30,7 @@ def check_fraction(fraction) -> float:
 
 def stratified_fraction(
     x: np.ndarray, y: np.ndarray, fraction: float, seed: int = 0
-) -> Tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Keeps about `fraction` of each class, and at least one example of every class.
 
     Each class keeps `max(1, round(fraction * count))` examples chosen at random with

@@ -25,7 +25,11 @@ CIFAR_STD = (0.247, 0.243, 0.261)
 
 
 def _not_prepared_message(name: str, data_dir) -> str:
-    where = f"'{data_dir}'" if data_dir else "the default TFDS data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
+    where = (
+        f"'{data_dir}'"
+        if data_dir
+        else "the default TFDS data_dir (~/tensorflow_datasets or $TFDS_DATA_DIR)"
+    )
     return (
         f"data_dir: dataset '{name}' is not prepared in {where}, and it cannot be downloaded "
         f"here (download=False, no internet); run `tfds build {name} --data_dir=DIR` on a "

@@ -17,7 +17,7 @@ wrong ends in one `InputError` line naming the file.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Tuple
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,10 +35,10 @@ _LAYOUT = (
     "val/images/*.JPEG, val/val_annotations.txt"
 )
 
-_Parts = Tuple[str, ...]
+_Parts = tuple[str, ...]
 
 
-def _find_root(path: str, files: Dict[_Parts, tuple]) -> _Parts:
+def _find_root(path: str, files: dict[_Parts, tuple]) -> _Parts:
     """The folder that holds `wnids.txt` (the archive's `tiny-imagenet-200/`, or the top)."""
     roots = sorted((parts[:-1] for parts in files if parts[-1] == "wnids.txt"), key=len)
     if not roots:
@@ -49,7 +49,7 @@ def _find_root(path: str, files: Dict[_Parts, tuple]) -> _Parts:
     return roots[0]
 
 
-def _text(entry: tuple) -> List[str]:
+def _text(entry: tuple) -> list[str]:
     _, shown, read = entry
     try:
         return read().decode("utf-8").splitlines()
@@ -57,7 +57,7 @@ def _text(entry: tuple) -> List[str]:
         raise InputError(f"data_dir: {shown} is not UTF-8 text: {e.reason}") from e
 
 
-def _read_wnids(entry: tuple) -> Tuple[str, ...]:
+def _read_wnids(entry: tuple) -> tuple[str, ...]:
     wnids = [line.strip() for line in _text(entry) if line.strip()]
     if not wnids:
         raise InputError(f"data_dir: {entry[1]} lists no wnids")
@@ -67,9 +67,9 @@ def _read_wnids(entry: tuple) -> Tuple[str, ...]:
     return tuple(wnids)
 
 
-def _train_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
+def _train_entries(path, files, root, wnids) -> list[tuple[tuple, int]]:
     """(file entry, label) of every training image, by wnid order, then file name."""
-    by_wnid: Dict[str, List[tuple]] = {wnid: [] for wnid in wnids}
+    by_wnid: dict[str, list[tuple]] = {wnid: [] for wnid in wnids}
     depth = len(root)
     for parts, entry in files.items():
         rel = parts[depth:]
@@ -94,7 +94,7 @@ def _train_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
     return entries
 
 
-def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
+def _val_entries(path, files, root, wnids) -> list[tuple[tuple, int]]:
     """(file entry, label) of every validation image, in the annotation file's order."""
     annotations = files.get(root + ("val", "val_annotations.txt"))
     if annotations is None:
@@ -102,9 +102,7 @@ def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
             f"data_dir: no val/val_annotations.txt in '{path}' (the labels of the val split)"
         )
     images = {
-        parts[-1]: entry
-        for parts, entry in files.items()
-        if parts[:-1] == root + ("val", "images")
+        parts[-1]: entry for parts, entry in files.items() if parts[:-1] == root + ("val", "images")
     }
     label_of = {wnid: label for label, wnid in enumerate(wnids)}
     shown = annotations[1]
@@ -123,9 +121,7 @@ def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
                 f"data_dir: {shown} line {number}: unknown wnid {wnid!r} (not in wnids.txt)"
             )
         if name not in images:
-            raise InputError(
-                f"data_dir: {shown} line {number}: no image val/images/{name}"
-            )
+            raise InputError(f"data_dir: {shown} line {number}: no image val/images/{name}")
         if name in seen:
             raise InputError(f"data_dir: {shown} line {number}: {name} is annotated twice")
         seen.add(name)
@@ -142,8 +138,8 @@ def _val_entries(path, files, root, wnids) -> List[Tuple[tuple, int]]:
 
 
 def _decode_all(
-    split: str, entries: List[Tuple[tuple, int]], allocate: Callable
-) -> Tuple[np.ndarray, np.ndarray]:
+    split: str, entries: list[tuple[tuple, int]], allocate: Callable
+) -> tuple[np.ndarray, np.ndarray]:
     # Preallocated: 100,000 images are 1.2 GB as uint8, and a list of arrays stacked at the
     # end would need twice that.
     images = allocate(f"x_{split}", (len(entries),) + IMAGE_SHAPE, np.uint8)

@@ -89,20 +89,41 @@ class DataFreeConfig:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}. Received: method={self.method!r}")
+            raise InputError(
+                f"method must be one of {', '.join(METHODS)}. Received: method={self.method!r}"
+            )
         for name, value in METHOD_DEFAULTS[self.method].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        for name in ("epochs", "batch_size", "latent_dim", "steps_per_epoch", "num_images",
-                     "inversion_steps", "grid_rows"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "latent_dim",
+            "steps_per_epoch",
+            "num_images",
+            "inversion_steps",
+            "grid_rows",
+        ):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
-        for name in ("student_learning_rate", "generator_learning_rate", "inversion_learning_rate",
-                     "temperature"):
+        for name in (
+            "student_learning_rate",
+            "generator_learning_rate",
+            "inversion_learning_rate",
+            "temperature",
+        ):
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be > 0. Received: {name}={getattr(self, name)}")
-        for name in ("student_weight_decay", "one_hot_weight", "activation_weight", "entropy_weight",
-                     "bn_weight", "tv_weight", "l2_weight", "jitter"):
+        for name in (
+            "student_weight_decay",
+            "one_hot_weight",
+            "activation_weight",
+            "entropy_weight",
+            "bn_weight",
+            "tv_weight",
+            "l2_weight",
+            "jitter",
+        ):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0. Received: {name}={getattr(self, name)}")
         if not 0 <= self.alpha <= 1:

@@ -139,11 +139,15 @@ class DAFL(keras.Model):
         with tf.GradientTape() as generator_tape:
             pixels = self(latent, training=True)
             teacher_logits, features = self.teacher_taps(pixels, training=False)
-            generator_loss, one_hot, activation, entropy = self.generator_losses(teacher_logits, features)
+            generator_loss, one_hot, activation, entropy = self.generator_losses(
+                teacher_logits, features
+            )
         with tf.GradientTape() as student_tape:
             student_logits = self.student(ops.stop_gradient(pixels), training=True)
             kd = ops.mean(
-                tempered_kl_per_sample(ops.stop_gradient(teacher_logits), student_logits, self.temperature)
+                tempered_kl_per_sample(
+                    ops.stop_gradient(teacher_logits), student_logits, self.temperature
+                )
             )
             student_loss = kd + regularisation_loss(self.student)
         generator_variables = self.generator.trainable_variables

@@ -169,7 +169,9 @@ class DeepInversion(keras.Model):
         """`(total, ce, bn, tv, l2)` of DeepInversion's loss on one forward pass."""
         logits = ops.cast(y_pred["logits"], "float32")
         ce = ops.mean(
-            keras.losses.sparse_categorical_crossentropy(ops.cast(targets, "int32"), logits, from_logits=True)
+            keras.losses.sparse_categorical_crossentropy(
+                ops.cast(targets, "int32"), logits, from_logits=True
+            )
         )
         bn = losses.bn_statistics_loss(
             y_pred["bn_inputs"],

@@ -8,8 +8,8 @@ import io
 
 import numpy as np
 
-from nasty_tf.errors import InputError
 from nasty_tf.atomic_io import atomic_write_bytes
+from nasty_tf.errors import InputError
 
 PAD = 2  # white pixels between and around the images
 
@@ -57,7 +57,7 @@ def save_image_grid(images, labels, num_classes, path, rows=8, scale=1):
         for row in range(rows):
             top, left = PAD + row * (height + PAD), PAD + column * (width + PAD)
             cell = images[chosen[row]] if row < len(chosen) else 128
-            grid[top:top + height, left:left + width] = cell
+            grid[top : top + height, left : left + width] = cell
     buffer = io.BytesIO()
     Image.fromarray(grid).save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue())

@@ -83,7 +83,9 @@ class _StudentAccuracy(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["student_accuracy"] = _accuracy(self.student, self.dataset.x_test, self.dataset.y_test)
+            logs["student_accuracy"] = _accuracy(
+                self.student, self.dataset.x_test, self.dataset.y_test
+            )
 
 
 def _fit(model, run_dir, config, hint, dataset, student, inputs):
@@ -96,7 +98,9 @@ def _fit(model, run_dir, config, hint, dataset, student, inputs):
         **inputs(initial_epoch),
         epochs=config.epochs,
         verbose=config.verbose,
-        callbacks=run_callbacks(run_dir, hint, backup, log_adders=[_StudentAccuracy(student, dataset)]),
+        callbacks=run_callbacks(
+            run_dir, hint, backup, log_adders=[_StudentAccuracy(student, dataset)]
+        ),
     )
     return run_dir.history()
 
@@ -182,11 +186,17 @@ def _run_deepinversion(config, teacher, student, dataset, space, run_dir):
     inversion.compile(optimizer=keras.optimizers.Adam(config.inversion_learning_rate))
     started = time.time()
     pixels, targets, synthesis = synthesize(
-        inversion, config.num_images, config.inversion_steps, seed=config.seed,
-        verbose=1 if config.verbose == 1 else 0, store=_SynthesisStore(run_dir),
+        inversion,
+        config.num_images,
+        config.inversion_steps,
+        seed=config.seed,
+        verbose=1 if config.verbose == 1 else 0,
+        store=_SynthesisStore(run_dir),
     )
     inversion_seconds = time.time() - started
-    distiller = KnowledgeDistiller(student, teacher, alpha=config.alpha, temperature=config.temperature)
+    distiller = KnowledgeDistiller(
+        student, teacher, alpha=config.alpha, temperature=config.temperature
+    )
     steps_per_epoch = math.ceil(len(pixels) / config.batch_size)
     distiller.compile(optimizer=_student_optimizer(config, config.epochs * steps_per_epoch))
     distiller(pixels[:1])  # the backup can only be restored into a built model
@@ -263,7 +273,10 @@ def _run(config, dataset, run_dir):
         return metrics
     if dataset is None:
         dataset = data_lib.load_dataset(
-            config.dataset, data_dir=config.data_dir, seed=config.seed, cache_dir=config.data_cache_dir
+            config.dataset,
+            data_dir=config.data_dir,
+            seed=config.seed,
+            cache_dir=config.data_cache_dir,
         )
     teacher = load_network(config.teacher, "--teacher", dataset)
     space = PixelSpace(teacher)
@@ -275,8 +288,12 @@ def _run(config, dataset, run_dir):
     runner = _run_dafl if config.method == "dafl" else _run_deepinversion
     extra, grid_images, grid_labels = runner(config, teacher, student, dataset, space, run_dir)
     save_image_grid(
-        grid_images, grid_labels, dataset.num_classes, os.path.join(config.output_dir, GRID_FILE),
-        rows=config.grid_rows, scale=GRID_SCALE,
+        grid_images,
+        grid_labels,
+        dataset.num_classes,
+        os.path.join(config.output_dir, GRID_FILE),
+        rows=config.grid_rows,
+        scale=GRID_SCALE,
     )
     metrics = {
         "accuracy": _accuracy(student, dataset.x_test, dataset.y_test),

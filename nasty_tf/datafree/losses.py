@@ -73,7 +73,9 @@ def bn_statistics_loss(bn_inputs, moving_means, moving_variances, axes=None):
     """
     axes = axes or [-1] * len(bn_inputs)
     total = ops.zeros((), "float32")
-    for inputs, moving_mean, moving_variance, axis in zip(bn_inputs, moving_means, moving_variances, axes):
+    for inputs, moving_mean, moving_variance, axis in zip(
+        bn_inputs, moving_means, moving_variances, axes
+    ):
         mean, variance = batch_statistics(inputs, axis)
         total = total + _l2(variance - ops.cast(moving_variance, "float32"))
         total = total + _l2(mean - ops.cast(moving_mean, "float32"))

@@ -17,7 +17,12 @@ from nasty_tf.protocols import (
 PROTOCOLS = {
     module.NAME: module
     for module in (
-        digits_demo, cifar10_cpu, fast_cifar10, table1_cifar10, table2_cifar100, table3_tiny_imagenet
+        digits_demo,
+        cifar10_cpu,
+        fast_cifar10,
+        table1_cifar10,
+        table2_cifar100,
+        table3_tiny_imagenet,
     )
 }
 DEFAULT_PROTOCOL = digits_demo.NAME
@@ -26,5 +31,7 @@ DEFAULT_PROTOCOL = digits_demo.NAME
 def get_protocol(name):
     """The protocol module registered as `name`."""
     if name not in PROTOCOLS:
-        raise InputError(f"protocol: unknown protocol {name!r}. Available: {', '.join(sorted(PROTOCOLS))}")
+        raise InputError(
+            f"protocol: unknown protocol {name!r}. Available: {', '.join(sorted(PROTOCOLS))}"
+        )
     return PROTOCOLS[name]

@@ -45,7 +45,9 @@ def check_sweeps(sweeps):
     for dimension, values in (sweeps or {}).items():
         name = f"sweep_{dimension}"  # the sweep's name in reports (and the binary's flag)
         if dimension not in DIMENSIONS:
-            raise InputError(f"unknown sweep dimension {dimension!r}. Available: {', '.join(DIMENSIONS)}")
+            raise InputError(
+                f"unknown sweep dimension {dimension!r}. Available: {', '.join(DIMENSIONS)}"
+            )
         try:
             values = tuple(float(value) for value in values)
         except (TypeError, ValueError):
@@ -88,7 +90,9 @@ def cached_run_dir(parent, route, config, kd=None):
     return os.path.join(parent, run_key(route, config, kd))
 
 
-def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, on_finished, main_dirs):
+def run_sweeps(
+    settings, student_config, kd_settings, main_dataset, output_dir, on_finished, main_dirs
+):
     """Trains (or reuses) every sweep run; returns `{dimension: [entry, ...]}` for the report.
 
     Args:
@@ -125,7 +129,11 @@ def run_sweeps(settings, student_config, kd_settings, main_dataset, output_dir, 
             continue
         entries = []
         for value in values:
-            routes = ("none", "normal", "nasty") if dimension == "train_fraction" else ("normal", "nasty")
+            routes = (
+                ("none", "normal", "nasty")
+                if dimension == "train_fraction"
+                else ("normal", "nasty")
+            )
             for route in routes:
                 accuracies, run_dirs = [], []
                 for seed in settings.student_seeds:

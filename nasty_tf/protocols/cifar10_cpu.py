@@ -27,14 +27,18 @@ from nasty_tf.protocols import teacher_student
 from nasty_tf.protocols.teacher_student import Stage, TeacherStudentSettings
 
 NAME = "cifar10_cpu"
-DESCRIPTION = "Plain-CNN teachers and students on a 30% CIFAR-10 subset (about 30 minutes on 2 CPU cores)."
+DESCRIPTION = (
+    "Plain-CNN teachers and students on a 30% CIFAR-10 subset (about 30 minutes on 2 CPU cores)."
+)
 
 
 def default_settings():
     return TeacherStudentSettings(
         dataset="image_folder",
         train_fraction=0.3,
-        teacher=Stage(arch="cnn", epochs=16, optimizer="adam", learning_rate=2e-3, lr_schedule="cosine"),
+        teacher=Stage(
+            arch="cnn", epochs=16, optimizer="adam", learning_rate=2e-3, lr_schedule="cosine"
+        ),
         students=(Stage(arch="cnn", epochs=20, optimizer="adam", learning_rate=1e-3),),
         omega=0.1,
         temperature=4.0,

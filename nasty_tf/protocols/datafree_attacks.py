@@ -14,9 +14,9 @@ of the run's config (`battery.run_key`), so a rerun reuses finished attacks.
 
 import os
 
+from nasty_tf.atomic_io import atomic_write_bytes
 from nasty_tf.errors import InputError
 from nasty_tf.protocols.battery import cached_run_dir
-from nasty_tf.atomic_io import atomic_write_bytes
 
 
 def check_methods(methods, options):
@@ -26,12 +26,18 @@ def check_methods(methods, options):
     methods = tuple(dict.fromkeys(methods or ()))
     for method in methods:
         if method not in METHODS:
-            raise InputError(f"datafree: unknown method {method!r}. Available: {', '.join(METHODS)}")
-        DataFreeConfig(method=method, teacher="", **options.get(method, {}))  # fails early on bad options
+            raise InputError(
+                f"datafree: unknown method {method!r}. Available: {', '.join(METHODS)}"
+            )
+        DataFreeConfig(
+            method=method, teacher="", **options.get(method, {})
+        )  # fails early on bad options
     return methods
 
 
-def run_datafree_attacks(settings, methods, student_arch, teacher_files, dataset, output_dir, on_finished):
+def run_datafree_attacks(
+    settings, methods, student_arch, teacher_files, dataset, output_dir, on_finished
+):
     """Runs (or reuses) each attack of `methods`; returns one entry per (method, teacher).
 
     Each entry: `method`, `teacher` ("normal" | "nasty"), `arch`, `teacher_accuracy`,
@@ -55,8 +61,13 @@ def run_datafree_attacks(settings, methods, student_arch, teacher_files, dataset
                 verbose=settings.verbose,
                 **settings.datafree_options.get(method, {}),
             )
-            run_dir = cached_run_dir(os.path.join(output_dir, "students", "datafree"), route, config)
-            print(f"== data-free {method} from the {route} teacher: student {student_arch}", flush=True)
+            run_dir = cached_run_dir(
+                os.path.join(output_dir, "students", "datafree"), route, config
+            )
+            print(
+                f"== data-free {method} from the {route} teacher: student {student_arch}",
+                flush=True,
+            )
             metrics = run_datafree(config.replace(output_dir=run_dir), dataset, on_finished)
             relative = os.path.relpath(run_dir, output_dir)
             # Beside the report, like its other figures, so that report.md travels as one folder.

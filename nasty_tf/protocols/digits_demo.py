@@ -21,7 +21,9 @@ DESCRIPTION = "CNN teachers and students on the embedded digits data (minutes on
 def default_settings():
     return TeacherStudentSettings(
         dataset="digits",
-        teacher=Stage(arch="cnn", epochs=15, optimizer="adam", learning_rate=2e-3, lr_schedule="cosine"),
+        teacher=Stage(
+            arch="cnn", epochs=15, optimizer="adam", learning_rate=2e-3, lr_schedule="cosine"
+        ),
         students=(Stage(arch="cnn", epochs=4, optimizer="adam", learning_rate=1e-3),),
         omega=0.12,
         temperature=4.0,

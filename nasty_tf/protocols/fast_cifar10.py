@@ -25,7 +25,9 @@ from nasty_tf.protocols import teacher_student
 from nasty_tf.protocols.teacher_student import Stage, TeacherStudentSettings
 
 NAME = "fast_cifar10"
-DESCRIPTION = "ResNet-18 teachers and three students on CIFAR-10 in bfloat16, for one GPU (minutes)."
+DESCRIPTION = (
+    "ResNet-18 teachers and three students on CIFAR-10 in bfloat16, for one GPU (minutes)."
+)
 
 # Batch 500, not 512: it divides both splits (50,000 and 10,000), so every training and
 # validation batch has one shape and XLA compiles each step once per run, not twice.
@@ -46,8 +48,14 @@ def default_settings():
         dataset="image_folder",
         teacher=Stage(arch="resnet18", **_RESNET_SCHEDULE),
         students=(
-            Stage(arch="cnn", epochs=20, optimizer="adam", learning_rate=1e-3, lr_schedule="cosine",
-                  batch_size=_BATCH),
+            Stage(
+                arch="cnn",
+                epochs=20,
+                optimizer="adam",
+                learning_rate=1e-3,
+                lr_schedule="cosine",
+                batch_size=_BATCH,
+            ),
             Stage(arch="preresnet20", **_RESNET_SCHEDULE),
             Stage(arch=teacher_student.TEACHER_SELF, **_RESNET_SCHEDULE),
         ),

@@ -26,7 +26,9 @@ def check_adversary_archs(archs, available):
     archs = tuple(dict.fromkeys(archs or ()))
     for arch in archs:
         if arch not in available:
-            raise InputError(f"adversary_archs: unknown architecture {arch!r}. Available: {', '.join(available)}")
+            raise InputError(
+                f"adversary_archs: unknown architecture {arch!r}. Available: {', '.join(available)}"
+            )
     return archs
 
 
@@ -56,8 +58,19 @@ class OwnerAblations:
         main_nasty: `(file, metrics)` of the protocol's nasty teacher, given or trained.
     """
 
-    def __init__(self, settings, teacher_config, nasty_config, nasty_settings, student_configs,
-                 dataset, output_dir, on_finished, main_dirs, main_nasty):
+    def __init__(
+        self,
+        settings,
+        teacher_config,
+        nasty_config,
+        nasty_settings,
+        student_configs,
+        dataset,
+        output_dir,
+        on_finished,
+        main_dirs,
+        main_nasty,
+    ):
         self.settings = settings
         self.teacher_config = teacher_config
         self.nasty_config = nasty_config
@@ -75,7 +88,9 @@ class OwnerAblations:
         key = run_key(route, config, kd)
         if key in self.main_dirs:
             return self.main_dirs[key], "reuse"
-        return cached_run_dir(os.path.join(self.output_dir, *parts), route, config, kd), self.on_finished
+        return cached_run_dir(
+            os.path.join(self.output_dir, *parts), route, config, kd
+        ), self.on_finished
 
     def _relative(self, path):
         return os.path.relpath(path, self.output_dir)
@@ -90,10 +105,16 @@ class OwnerAblations:
 
     def _nasty_teacher(self, nasty, what):
         """A nasty teacher of the protocol's arch with `nasty` settings; (file, teacher entry)."""
-        run_dir, policy = self._cached(("owner", "nasty"), "nasty_teacher", self.nasty_config, nasty)
+        run_dir, policy = self._cached(
+            ("owner", "nasty"), "nasty_teacher", self.nasty_config, nasty
+        )
         print(f"== {what}: nasty {self.nasty_config.arch}", flush=True)
-        metrics = train_nasty(self.nasty_config.replace(output_dir=run_dir), nasty, self.dataset, policy)
-        return os.path.join(run_dir, "model.keras"), _teacher_entry(metrics, self._relative(run_dir))
+        metrics = train_nasty(
+            self.nasty_config.replace(output_dir=run_dir), nasty, self.dataset, policy
+        )
+        return os.path.join(run_dir, "model.keras"), _teacher_entry(
+            metrics, self._relative(run_dir)
+        )
 
     def _students(self, teacher_file, archs, what):
         """KD students from `teacher_file` for `archs`, every seed; one entry per arch."""
@@ -105,7 +126,9 @@ class OwnerAblations:
             run_dir, policy = self._cached(("students", "owner"), "nasty", config, kd)
             print(f"== {what}: student {stage.arch} seed {seed}, KD from it", flush=True)
             metrics = distill(config.replace(output_dir=run_dir), kd, self.dataset, policy)
-            entry = by_arch.setdefault(stage.arch, {"arch": stage.arch, "accuracies": [], "run_dirs": []})
+            entry = by_arch.setdefault(
+                stage.arch, {"arch": stage.arch, "accuracies": [], "run_dirs": []}
+            )
             entry["accuracies"].append(metrics["accuracy"])
             entry["run_dirs"].append(self._relative(run_dir))
         for entry in by_arch.values():
@@ -118,7 +141,9 @@ class OwnerAblations:
         entries = []
         for omega in omegas:
             what = f"omega sweep {omega:g}"
-            nasty = NastyConfig(self.nasty_settings.adversary, omega, self.nasty_settings.temperature)
+            nasty = NastyConfig(
+                self.nasty_settings.adversary, omega, self.nasty_settings.temperature
+            )
             teacher_file, teacher = self._nasty_teacher(nasty, what)
             (student,) = self._students(teacher_file, (first_arch,), what)
             entries.append({"value": omega, "teacher": teacher, "student": student})
@@ -139,7 +164,9 @@ class OwnerAblations:
                 teacher = _teacher_entry(metrics, run_dir=None)  # the protocol's own nasty teacher
             else:
                 adversary_file, adversary = self._adversary(arch)
-                nasty = NastyConfig(adversary_file, self.nasty_settings.omega, self.nasty_settings.temperature)
+                nasty = NastyConfig(
+                    adversary_file, self.nasty_settings.omega, self.nasty_settings.temperature
+                )
                 teacher_file, teacher = self._nasty_teacher(nasty, what)
                 teacher["adversary_accuracy"] = adversary["accuracy"]
             entries.append(

@@ -24,13 +24,22 @@ from nasty_tf.protocols import teacher_student
 from nasty_tf.protocols.teacher_student import TEACHER_SELF, Stage, TeacherStudentSettings
 
 NAME = "table1_cifar10"
-DESCRIPTION = "Paper Table 1: ResNet-18 teachers on CIFAR-10; CNN, ResNetC-20/32, ResNet-18 students."
+DESCRIPTION = (
+    "Paper Table 1: ResNet-18 teachers on CIFAR-10; CNN, ResNetC-20/32, ResNet-18 students."
+)
 
 
 def _sgd(arch):
     return Stage(
-        arch=arch, epochs=160, optimizer="sgd", learning_rate=0.1, lr_schedule="multistep",
-        lr_milestones=(0.5, 0.75), lr_decay=0.1, weight_decay=5e-4, batch_size=128,
+        arch=arch,
+        epochs=160,
+        optimizer="sgd",
+        learning_rate=0.1,
+        lr_schedule="multistep",
+        lr_milestones=(0.5, 0.75),
+        lr_decay=0.1,
+        weight_decay=5e-4,
+        batch_size=128,
     )
 
 

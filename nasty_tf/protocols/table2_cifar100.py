@@ -21,15 +21,24 @@ from nasty_tf.protocols import teacher_student
 from nasty_tf.protocols.teacher_student import TEACHER_SELF, Stage, TeacherStudentSettings
 
 NAME = "table2_cifar100"
-DESCRIPTION = "Paper Table 2: ResNet-18 teachers on CIFAR-100; ShuffleNetV2, MobileNetV2, ResNet-18 students."
+DESCRIPTION = (
+    "Paper Table 2: ResNet-18 teachers on CIFAR-100; ShuffleNetV2, MobileNetV2, ResNet-18 students."
+)
 STUDENT_ARCHS = ("shufflenetv2", "mobilenetv2", "resnet18", TEACHER_SELF)
 
 
 def sgd_stage(arch):
     """The reference's CIFAR-100 (and Tiny-ImageNet) schedule for `arch`."""
     return Stage(
-        arch=arch, epochs=200, optimizer="sgd", learning_rate=0.1, lr_schedule="multistep",
-        lr_milestones=(0.3, 0.6, 0.8), lr_decay=0.2, weight_decay=5e-4, batch_size=128,
+        arch=arch,
+        epochs=200,
+        optimizer="sgd",
+        learning_rate=0.1,
+        lr_schedule="multistep",
+        lr_milestones=(0.3, 0.6, 0.8),
+        lr_decay=0.2,
+        weight_decay=5e-4,
+        batch_size=128,
     )
 
 

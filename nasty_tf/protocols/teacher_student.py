@@ -21,13 +21,20 @@ import math
 import os
 import time
 
-
 from nasty_tf import figures, models
 from nasty_tf import report as report_lib
 from nasty_tf.errors import InputError
 from nasty_tf.protocols import battery, datafree_attacks, owner_ablations
-from nasty_tf.training import DistillConfig, NastyConfig, TrainConfig, distill, load_data
-from nasty_tf.training import load_network, train, train_nasty
+from nasty_tf.training import (
+    DistillConfig,
+    NastyConfig,
+    TrainConfig,
+    distill,
+    load_data,
+    load_network,
+    train,
+    train_nasty,
+)
 from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 
 # A student arch that stands for the teacher's own ("Teacher Self" in the paper's tables).
@@ -204,15 +211,21 @@ def _given_metrics(network, path, dataset, arch):
 
 def _given_nasty_metrics(network, settings, dataset, normal_path):
     """Metrics of a given nasty teacher, with its adversarial KL against the normal teacher."""
-    metrics, logits = _given_metrics(network, settings.nasty_teacher, dataset, settings.teacher.arch)
-    normal_logits = predict_logits(load_network(normal_path, "normal_teacher", dataset), dataset.x_test)
+    metrics, logits = _given_metrics(
+        network, settings.nasty_teacher, dataset, settings.teacher.arch
+    )
+    normal_logits = predict_logits(
+        load_network(normal_path, "normal_teacher", dataset), dataset.x_test
+    )
     metrics["adversarial_kl"] = adversarial_kl(logits, normal_logits, settings.temperature)
     metrics["adversary_accuracy"] = accuracy_percent(normal_logits, dataset.y_test)
     return metrics
 
 
 def _scratch_accuracy(student_rows, arch):
-    accuracies = [row["accuracy"] for row in student_rows if row["arch"] == arch and row["teacher"] == "none"]
+    accuracies = [
+        row["accuracy"] for row in student_rows if row["arch"] == arch and row["teacher"] == "none"
+    ]
     return sum(accuracies) / len(accuracies)
 
 
@@ -253,7 +266,9 @@ def run(name, settings, output_dir, on_finished="reuse"):
         for route in ("normal", "nasty")
     }
     student_stages = resolved_students(settings)
-    for argument, stage in [("arch", settings.teacher)] + [("student_archs", s) for s in student_stages]:
+    for argument, stage in [("arch", settings.teacher)] + [
+        ("student_archs", s) for s in student_stages
+    ]:
         if stage.arch not in models.available_models():
             raise InputError(
                 f"{argument}: unknown architecture {stage.arch!r}. "
@@ -265,7 +280,9 @@ def run(name, settings, output_dir, on_finished="reuse"):
         for seed in settings.student_seeds
     ]
     sweeps = battery.check_sweeps(settings.sweeps)
-    adversary_archs = owner_ablations.check_adversary_archs(settings.adversary_archs, models.available_models())
+    adversary_archs = owner_ablations.check_adversary_archs(
+        settings.adversary_archs, models.available_models()
+    )
     datafree_methods = datafree_attacks.check_methods(settings.datafree, settings.datafree_options)
     dataset = load_data(teacher_config)
     arch = settings.teacher.arch
@@ -292,11 +309,15 @@ def run(name, settings, output_dir, on_finished="reuse"):
     students = []
     main_dirs = {}  # battery key -> directory of the main runs, which sweeps may reuse
     if "nasty" not in given:
-        main_dirs[battery.run_key("nasty_teacher", nasty_config, nasty_settings)] = nasty_config.output_dir
+        main_dirs[battery.run_key("nasty_teacher", nasty_config, nasty_settings)] = (
+            nasty_config.output_dir
+        )
     for stage, seed, config in student_configs:
         run_dir = os.path.join(output_dir, "students", f"{stage.arch}_seed{seed}")
         _announce(f"student {stage.arch} seed {seed}: scratch")
-        result = train(config.replace(output_dir=os.path.join(run_dir, "scratch")), dataset, on_finished)
+        result = train(
+            config.replace(output_dir=os.path.join(run_dir, "scratch")), dataset, on_finished
+        )
         students.append(report_lib.student_row(stage.arch, "none", seed, result))
         main_dirs[battery.run_key("none", config)] = os.path.join(run_dir, "scratch")
         for route in ("normal", "nasty"):
@@ -329,14 +350,25 @@ def run(name, settings, output_dir, on_finished="reuse"):
 
     owner = {}
     ablations = owner_ablations.OwnerAblations(
-        settings, teacher_config, nasty_config, nasty_settings, student_configs, dataset,
-        output_dir, on_finished, main_dirs, main_nasty=(teacher_files["nasty"], nasty),
+        settings,
+        teacher_config,
+        nasty_config,
+        nasty_settings,
+        student_configs,
+        dataset,
+        output_dir,
+        on_finished,
+        main_dirs,
+        main_nasty=(teacher_files["nasty"], nasty),
     )
     if "omega" in sweeps:
         owner["omega"] = ablations.omega_sweep(sweeps["omega"])
         sweep_figures["sweep_omega"] = figures.plot_omega_sweep(
-            owner["omega"], normal["accuracy"], _scratch_accuracy(students, student_stages[0].arch),
-            os.path.join(output_dir, "sweep_omega.png"), arch=student_stages[0].arch,
+            owner["omega"],
+            normal["accuracy"],
+            _scratch_accuracy(students, student_stages[0].arch),
+            os.path.join(output_dir, "sweep_omega.png"),
+            arch=student_stages[0].arch,
         )
     if adversary_archs:
         owner["adversary_arch"] = ablations.adversary_ablation(adversary_archs)
@@ -344,7 +376,13 @@ def run(name, settings, output_dir, on_finished="reuse"):
     datafree = []
     if datafree_methods:
         datafree = datafree_attacks.run_datafree_attacks(
-            settings, datafree_methods, student_stages[0].arch, teacher_files, dataset, output_dir, on_finished
+            settings,
+            datafree_methods,
+            student_stages[0].arch,
+            teacher_files,
+            dataset,
+            output_dir,
+            on_finished,
         )
 
     written_figures = {}

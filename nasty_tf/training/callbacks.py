@@ -97,8 +97,12 @@ class TrainingBackup(keras.callbacks.Callback):
                 f"generator states, the model has {len(states)}"
             )
         for variable, value in zip(states, metadata["seed_states"]):
-            variable.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
-        model._initial_epoch = metadata["epoch"]  # where Keras' `fit` resumes (BackupAndRestore's hook)
+            variable.assign(
+                np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype))
+            )
+        model._initial_epoch = metadata[
+            "epoch"
+        ]  # where Keras' `fit` resumes (BackupAndRestore's hook)
 
     def on_epoch_end(self, epoch, logs=None):
         self.save(epoch + 1)
@@ -112,7 +116,8 @@ class TrainingBackup(keras.callbacks.Callback):
         os.replace(partial, path)
         kill_point(f"backup:{completed_epochs - 1}")
         seed_states = [
-            np.asarray(keras.ops.convert_to_numpy(v.value)).tolist() for v in seed_generator_states(self.model)
+            np.asarray(keras.ops.convert_to_numpy(v.value)).tolist()
+            for v in seed_generator_states(self.model)
         ]
         optimizer = getattr(self.model, "optimizer", None)
         metadata = {

@@ -32,7 +32,9 @@ def model_file_sha256(path, argument):
 
 
 @functools.lru_cache(maxsize=64)
-def _file_sha256(real_path, size, mtime_ns):  # keyed on the stat too: a rewritten file is read again
+def _file_sha256(
+    real_path, size, mtime_ns
+):  # keyed on the stat too: a rewritten file is read again
     del size, mtime_ns
     with open(real_path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -57,7 +59,9 @@ def load_network(path, argument, dataset=None):
         model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a corrupt or foreign file.
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{argument}: cannot load {path!r} as a Keras model: {reason[:200]}") from None
+        raise InputError(
+            f"{argument}: cannot load {path!r} as a Keras model: {reason[:200]}"
+        ) from None
     if isinstance(model, PairedModel):
         model = model.network
     if dataset is not None:

@@ -79,13 +79,21 @@ class TrainConfig:
         if self.batch_size < 1:
             raise InputError(f"batch_size must be >= 1. Received: batch_size={self.batch_size}")
         if not self.learning_rate > 0:
-            raise InputError(f"learning_rate must be > 0. Received: learning_rate={self.learning_rate}")
+            raise InputError(
+                f"learning_rate must be > 0. Received: learning_rate={self.learning_rate}"
+            )
         if self.weight_decay < 0:
-            raise InputError(f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay}")
+            raise InputError(
+                f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay}"
+            )
         if not 0 < self.train_fraction <= 1:
-            raise InputError(f"train_fraction must be in (0, 1]. Received: train_fraction={self.train_fraction}")
+            raise InputError(
+                f"train_fraction must be in (0, 1]. Received: train_fraction={self.train_fraction}"
+            )
         if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}")
+            raise InputError(
+                f"optimizer must be one of {OPTIMIZERS}. Received: optimizer={self.optimizer!r}"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(
                 f"lr_schedule must be one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}"

@@ -62,7 +62,11 @@ def batches(images, labels=None, *, batch_size, shuffle_seed=None, epoch=None):
 
 
 def _gather(images, labels):
-    return _gather_mapped(images, labels) if isinstance(images, np.memmap) else _gather_tensors(images, labels)
+    return (
+        _gather_mapped(images, labels)
+        if isinstance(images, np.memmap)
+        else _gather_tensors(images, labels)
+    )
 
 
 def _epochs_of_batches(images, labels, batch_size, seed, first_epoch, epochs):
@@ -76,7 +80,9 @@ def _epochs_of_batches(images, labels, batch_size, seed, first_epoch, epochs):
 
     def one_epoch(epoch):
         indices = tf.numpy_function(order, [epoch], tf.int64, stateful=False)
-        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(indices, [count])).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices(tf.ensure_shape(indices, [count])).batch(
+            batch_size
+        )
 
     dataset = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     return _without_autotune(dataset.map(_gather(images, labels)).prefetch(1))

@@ -221,9 +221,15 @@ def _train_nasty(config, nasty, dataset, run_dir):
         run_dir.prepare()
         network = _new_network(config, dataset)
         trainer = NastyTeacher(
-            network, adversary, nasty.omega, nasty.temperature, augmenter=_augmenter(config, dataset)
+            network,
+            adversary,
+            nasty.omega,
+            nasty.temperature,
+            augmenter=_augmenter(config, dataset),
         )
-        seconds = _fit(trainer, dataset, config, run_dir, "lower --omega or --learning_rate", strategy)
+        seconds = _fit(
+            trainer, dataset, config, run_dir, "lower --omega or --learning_rate", strategy
+        )
         adversary_logits = predict_logits(adversary, dataset.x_test)
         nasty_logits = predict_logits(network, dataset.x_test)
         return _finish(
@@ -258,7 +264,9 @@ def _distill(config, kd, dataset, run_dir):
         return metrics
     strategy, dataset = _set_up(config, run_dir, dataset)
     with strategy.scope(), precision.dtype_policy(config.precision):  # as in `train`
-        teacher = precision.match_precision(load_network(kd.teacher, "--teacher", dataset), config.precision)
+        teacher = precision.match_precision(
+            load_network(kd.teacher, "--teacher", dataset), config.precision
+        )
         run_dir.prepare()
         student = _new_network(config, dataset)
         trainer = KnowledgeDistiller(

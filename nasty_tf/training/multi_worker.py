@@ -130,7 +130,9 @@ def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbac
     for epoch in range(getattr(trainer, _RESTORED_EPOCH) or 0, epochs):
         trainer.reset_metrics()
         callback_list.on_epoch_begin(epoch)
-        train_batches = _distributed_batches(strategy, x, y, batch_size, shuffle_seed=seed, epoch=epoch)
+        train_batches = _distributed_batches(
+            strategy, x, y, batch_size, shuffle_seed=seed, epoch=epoch
+        )
         for step, batch in enumerate(train_batches):
             callback_list.on_train_batch_begin(step)
             step_logs = train_step(batch)

@@ -23,7 +23,9 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 def check_precision(name):
     if name not in PRECISIONS:
-        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}. Received: precision={name!r}")
+        raise InputError(
+            f"precision must be one of {', '.join(PRECISIONS)}. Received: precision={name!r}"
+        )
 
 
 @contextlib.contextmanager

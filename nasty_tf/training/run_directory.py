@@ -258,7 +258,9 @@ class RunDirectory:
         if not self.writes:
             return
         os.makedirs(self.path, exist_ok=True)
-        if unfinished_differs or (self.on_finished == "overwrite" and os.path.exists(self.metrics_path)):
+        if unfinished_differs or (
+            self.on_finished == "overwrite" and os.path.exists(self.metrics_path)
+        ):
             # Start again; a finished run's model and metrics stay until `finish` replaces both.
             shutil.rmtree(self.backup_dir, ignore_errors=True)
         atomic_write_json(self.config_path, self.config)
