@@ -44,15 +44,16 @@ MODES = ("normal", "nasty", "kd")
 JIT_COMPILE = ("auto", "true", "false")
 
 
-def _check_list(flag, values, choices, item):
-    """A comma-separated flag's values: non-empty, each one of `choices`, none twice."""
+def _check_list(name, values, choices, item):
+    """A list argument's values: non-empty, each one of `choices`, none twice."""
+    shown = ",".join(values)
     if not values or any(value not in choices for value in values):
         raise InputError(
-            f"--{flag} must be a comma-separated list of {', '.join(choices)}. "
-            f"Received: {','.join(values)}"
+            f"{name} must be a comma-separated list of {', '.join(choices)}. "
+            f"Received: {name}={shown}"
         )
     if len(set(values)) != len(values):
-        raise InputError(f"--{flag} lists a {item} twice. Received: {','.join(values)}")
+        raise InputError(f"{name} lists a {item} twice. Received: {name}={shown}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,22 +104,23 @@ class BenchmarkConfig:
         for name in ("batch_size", "steps", "warmup_steps", "repeats", "steps_per_execution"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"--{name} must be an integer >= 1. Received: {value!r}")
-        _check_list("mode", self.modes, MODES, "mode")
-        _check_list("batch_norm", self.batch_norms, tuple(BATCH_NORM_LAYERS), "layer")
+                raise InputError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+        _check_list("modes", self.modes, MODES, "mode")
+        _check_list("batch_norms", self.batch_norms, tuple(BATCH_NORM_LAYERS), "layer")
         check_precision(self.precision)
         if self.jit_compile not in JIT_COMPILE:
             raise InputError(
-                f"--jit_compile must be one of {', '.join(JIT_COMPILE)}. Received: {self.jit_compile!r}"
+                f"jit_compile must be one of {', '.join(JIT_COMPILE)}. "
+                f"Received: jit_compile={self.jit_compile!r}"
             )
         if self.augmentation not in RECIPES + ("none",):
             raise InputError(
-                f"--augmentation must be one of {', '.join(RECIPES + ('none',))}. "
-                f"Received: {self.augmentation!r}"
+                f"augmentation must be one of {', '.join(RECIPES + ('none',))}. "
+                f"Received: augmentation={self.augmentation!r}"
             )
         if self.image_size < 8 or self.num_classes < 2:
             raise InputError(
-                "--image_size must be >= 8 and --num_classes >= 2. "
+                "image_size must be >= 8 and `num_classes` >= 2. "
                 f"Received: image_size={self.image_size}, num_classes={self.num_classes}"
             )
         for arch in (self.arch, self.teacher_arch or self.arch):

@@ -48,19 +48,17 @@ _SAVED_MODEL_FILE = "saved_model.pb"
 def _check_export_dir(export_dir, overwrite):
     """Refuses an unusable `export_dir` before any expensive work."""
     if not export_dir:
-        raise InputError("--export_dir is required")
+        raise InputError("export_dir is required")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise InputError(f"--export_dir {export_dir!r} is a file, not a directory")
+        raise InputError(f"export_dir {export_dir!r} is a file, not a directory")
     if not os.path.isdir(export_dir) or not os.listdir(export_dir):
         return
     if not overwrite:
-        raise InputError(
-            f"--export_dir {export_dir!r} is not empty; pass --overwrite to replace it"
-        )
+        raise InputError(f"export_dir {export_dir!r} is not empty; set `overwrite` to replace it")
     if not os.path.isfile(os.path.join(export_dir, _SAVED_MODEL_FILE)):
         raise InputError(
-            f"--export_dir {export_dir!r} is not empty and holds no SavedModel; "
-            "refusing to replace it even with --overwrite"
+            f"export_dir {export_dir!r} is not empty and holds no SavedModel; "
+            "refusing to replace it even with `overwrite`"
         )
 
 
@@ -69,8 +67,8 @@ def _check_top_k(top_k, num_classes):
         return
     if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= num_classes:
         raise InputError(
-            f"--top_k must be an integer in [1, {num_classes}] (the number of classes). "
-            f"Received: {top_k!r}"
+            f"top_k must be an integer in [1, {num_classes}] (the number of classes). "
+            f"Received: top_k={top_k!r}"
         )
 
 
@@ -166,12 +164,12 @@ def export_saved_model(model_path, export_dir, overwrite=False, top_k=None):
     import tensorflow as tf
 
     _check_export_dir(export_dir, overwrite)
-    network = load_network(model_path, "--model")
+    network = load_network(model_path, "model_path")
     num_classes = int(network.output_shape[-1])
     _check_top_k(top_k, num_classes)
     if None in network.input_shape[1:]:
         raise InputError(
-            f"--model: {model_path!r} has no fixed image shape to serve. "
+            f"model_path: {model_path!r} has no fixed image shape to serve. "
             f"Received: input_shape={network.input_shape}"
         )
     module, signatures = _serving_module(network, top_k)

@@ -101,31 +101,42 @@ class TuneConfig:
         if not isinstance(self.temperatures, tuple):
             object.__setattr__(self, "temperatures", tuple(self.temperatures))
         if self.max_trials < 1:
-            raise InputError(f"--max_trials must be >= 1. Received: {self.max_trials}")
+            raise InputError(f"max_trials must be >= 1. Received: max_trials={self.max_trials}")
         if not self.omega_min > 0:
-            raise InputError(f"--omega_min must be > 0 (log sampling). Received: {self.omega_min}")
+            raise InputError(
+                f"omega_min must be > 0 (log sampling). Received: omega_min={self.omega_min}"
+            )
         if not self.omega_min <= self.omega_max:
             raise InputError(
-                f"--omega_min must be <= --omega_max. Received: {self.omega_min} > {self.omega_max}"
+                "omega_min must be <= `omega_max`. "
+                f"Received: omega_min={self.omega_min}, omega_max={self.omega_max}"
             )
+        shown = ",".join(str(t) for t in self.temperatures)
         if not self.temperatures or not all(t > 0 for t in self.temperatures):
-            shown = ",".join(str(t) for t in self.temperatures)
-            raise InputError(f"--temperatures must be one or more numbers > 0. Received: {shown!r}")
+            raise InputError(
+                f"temperatures must be one or more numbers > 0. Received: temperatures={shown}"
+            )
         if len(set(self.temperatures)) != len(self.temperatures):
-            raise InputError(f"--temperatures must not repeat. Received: {self.temperatures}")
+            raise InputError(f"temperatures must not repeat. Received: temperatures={shown}")
         if not self.accuracy_budget >= 0:
-            raise InputError(f"--accuracy_budget must be >= 0. Received: {self.accuracy_budget}")
+            raise InputError(
+                f"accuracy_budget must be >= 0. Received: accuracy_budget={self.accuracy_budget}"
+            )
         if self.oracle not in ORACLES:
-            raise InputError(f"--oracle must be one of {ORACLES}. Received: {self.oracle!r}")
+            raise InputError(f"oracle must be one of {ORACLES}. Received: oracle={self.oracle!r}")
         if self.student_epochs < 1:
-            raise InputError(f"--student_epochs must be >= 1. Received: {self.student_epochs}")
+            raise InputError(
+                f"student_epochs must be >= 1. Received: student_epochs={self.student_epochs}"
+            )
         if not 0 <= self.alpha <= 1:
-            raise InputError(f"--alpha must be in [0, 1]. Received: {self.alpha}")
+            raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
         if not self.kd_temperature > 0:
-            raise InputError(f"--kd_temperature must be > 0. Received: {self.kd_temperature}")
+            raise InputError(
+                f"kd_temperature must be > 0. Received: kd_temperature={self.kd_temperature}"
+            )
         if self.adversary is not None and not os.path.isfile(self.adversary):
             raise InputError(
-                f"--adversary must be an existing .keras file. Received: {self.adversary}"
+                f"adversary must be an existing .keras file. Received: adversary={self.adversary}"
             )
         check_validation_fraction(self.validation_fraction)
 
@@ -304,8 +315,8 @@ def _check_same_search(root, identity, overwrite):
         with open(path) as f:
             if json.load(f) != identity:
                 raise InputError(
-                    f"--output_dir {root} holds a search with other settings; choose another "
-                    "--output_dir or pass --overwrite"
+                    f"output_dir {root} holds a search with other settings; choose another "
+                    "`output_dir` or set `overwrite` to start it again"
                 )
     atomic_write_json(path, identity)
 
@@ -339,8 +350,8 @@ def tune(train_config, tune_config, dataset=None, overwrite=False):
         # Every worker would run the oracle and write the trials; keras-tuner distributes
         # a search its own way (one trial per worker), which this tuner does not set up.
         raise InputError(
-            "--strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
-            "a search runs on one host: use --strategy=auto or mirrored"
+            "strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
+            "a search runs on one host: use strategy=auto or mirrored"
         )
     root = train_config.output_dir
     search_settings = dataclasses.asdict(tune_config)

@@ -8,6 +8,7 @@ import pytest
 
 from binaries import assert_one_line_error, run_tool
 from nasty_tf.benchmark import BenchmarkConfig, benchmark
+from nasty_tf.errors import InputError
 
 FIELDS = {
     "images_per_second",
@@ -75,6 +76,29 @@ def test_times_each_batch_norm_layer_with_each_mode():
 )
 def test_a_bad_flag_is_one_clear_line(flag, fragment):
     assert_one_line_error(run_tool("benchmark", *TINY, flag), fragment)
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            dict(modes=("bogus",)),
+            "^modes must be a comma-separated list of .* Received: modes=bogus$",
+        ),
+        (dict(modes=("kd", "kd")), "^modes lists a mode twice. Received: modes=kd,kd$"),
+        (dict(batch_norms=("sync",)), "^batch_norms must be .* Received: batch_norms=sync$"),
+        (dict(steps=0), "^steps must be an integer >= 1. Received: steps=0$"),
+        (
+            dict(jit_compile="maybe"),
+            "^jit_compile must be one of .* Received: jit_compile='maybe'$",
+        ),
+        (dict(augmentation="cutmix"), "^augmentation must be one of .* augmentation='cutmix'$"),
+        (dict(image_size=4), "^image_size must be >= 8 and `num_classes` >= 2. Received: "),
+    ],
+)
+def test_bad_settings_name_their_argument(fields, message):
+    with pytest.raises(InputError, match=message):
+        BenchmarkConfig(**fields)
 
 
 def test_mixed_precision_case_restores_the_global_policy():

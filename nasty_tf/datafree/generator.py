@@ -39,7 +39,7 @@ def dafl_generator(latent_dim=1000, image_shape=(32, 32, 3), name="dafl_generato
         (4, 32, 32, 3)
     """
     if int(latent_dim) < 1:
-        raise InputError(f"--latent_dim must be >= 1. Received: {latent_dim}")
+        raise InputError(f"latent_dim must be >= 1. Received: latent_dim={latent_dim}")
     height, width, channels = (int(d) for d in image_shape)
     if height % 4 or width % 4:
         raise InputError(

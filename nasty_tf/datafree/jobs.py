@@ -129,7 +129,7 @@ def _run_dafl(config, teacher, student, dataset, space, run_dir):
         dafl,
         run_dir,
         config,
-        "lower --generator_learning_rate or --student_learning_rate",
+        "lower `generator_learning_rate` or `student_learning_rate`",
         dataset,
         student,
         lambda initial_epoch: input_pipeline.fit_inputs(rows, batch_size=config.batch_size),
@@ -205,7 +205,7 @@ def _run_deepinversion(config, teacher, student, dataset, space, run_dir):
         distiller,
         run_dir,
         config,
-        "lower --student_learning_rate",
+        "lower `student_learning_rate`",
         dataset,
         student,
         lambda initial_epoch: input_pipeline.fit_inputs(
@@ -278,7 +278,7 @@ def _run(config, dataset, run_dir):
             seed=config.seed,
             cache_dir=config.data_cache_dir,
         )
-    teacher = load_network(config.teacher, "--teacher", dataset)
+    teacher = load_network(config.teacher, "teacher", dataset)
     space = PixelSpace(teacher)
     keras.utils.set_random_seed(config.seed)
     student = models.get_model(  # before anything is written: an unknown --arch fails cleanly

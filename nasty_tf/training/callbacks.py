@@ -20,7 +20,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     `BackupAndRestore` so the diverged weights never overwrite the last good checkpoint.
     """
 
-    def __init__(self, hint="lower --learning_rate"):
+    def __init__(self, hint="lower `learning_rate`"):
         super().__init__()
         self.hint = hint
 

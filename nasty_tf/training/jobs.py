@@ -60,8 +60,8 @@ def _strategy(config):
     # global batch mean only when the slices are equal.
     if config.batch_size % replicas:
         raise InputError(
-            f"--batch_size must be a multiple of the {replicas} replicas of "
-            f"--strategy={config.strategy}. Received: {config.batch_size}"
+            f"batch_size must be a multiple of the {replicas} replicas of "
+            f"strategy={config.strategy}. Received: batch_size={config.batch_size}"
         )
     return strategy
 
@@ -190,7 +190,7 @@ def _train(config, dataset, run_dir):
     with strategy.scope(), precision.dtype_policy(config.precision):
         network = _new_network(config, dataset)
         trainer = AugmentedClassifier(network, _augmenter(config, dataset))
-        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate", strategy)
+        seconds = _fit(trainer, dataset, config, run_dir, "lower `learning_rate`", strategy)
         return _finish(run_dir, network, dataset, config, seconds, strategy)
 
 
@@ -216,7 +216,7 @@ def _train_nasty(config, nasty, dataset, run_dir):
     strategy, dataset = _set_up(config, run_dir, dataset)
     with strategy.scope(), precision.dtype_policy(config.precision):  # as in `train`
         adversary = precision.match_precision(
-            load_network(nasty.adversary, "--adversary", dataset), config.precision
+            load_network(nasty.adversary, "adversary", dataset), config.precision
         )
         run_dir.prepare()
         network = _new_network(config, dataset)
@@ -228,7 +228,7 @@ def _train_nasty(config, nasty, dataset, run_dir):
             augmenter=_augmenter(config, dataset),
         )
         seconds = _fit(
-            trainer, dataset, config, run_dir, "lower --omega or --learning_rate", strategy
+            trainer, dataset, config, run_dir, "lower `omega` or `learning_rate`", strategy
         )
         adversary_logits = predict_logits(adversary, dataset.x_test)
         nasty_logits = predict_logits(network, dataset.x_test)
@@ -265,14 +265,14 @@ def _distill(config, kd, dataset, run_dir):
     strategy, dataset = _set_up(config, run_dir, dataset)
     with strategy.scope(), precision.dtype_policy(config.precision):  # as in `train`
         teacher = precision.match_precision(
-            load_network(kd.teacher, "--teacher", dataset), config.precision
+            load_network(kd.teacher, "teacher", dataset), config.precision
         )
         run_dir.prepare()
         student = _new_network(config, dataset)
         trainer = KnowledgeDistiller(
             student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
         )
-        seconds = _fit(trainer, dataset, config, run_dir, "lower --learning_rate", strategy)
+        seconds = _fit(trainer, dataset, config, run_dir, "lower `learning_rate`", strategy)
         teacher_accuracy = accuracy_percent(predict_logits(teacher, dataset.x_test), dataset.y_test)
         return _finish(
             run_dir,
@@ -288,8 +288,8 @@ def _distill(config, kd, dataset, run_dir):
 def evaluate(model_path, dataset, split="test"):
     """Accuracy (percent) of the network in `model_path` on a split of `dataset`."""
     if split not in ("train", "test"):
-        raise InputError(f"--split must be 'train' or 'test'. Received: {split!r}")
-    network = load_network(model_path, "--model", dataset)
+        raise InputError(f"split must be 'train' or 'test'. Received: split={split!r}")
+    network = load_network(model_path, "model_path", dataset)
     images, labels = (
         (dataset.x_test, dataset.y_test) if split == "test" else (dataset.x_train, dataset.y_train)
     )

@@ -233,18 +233,18 @@ class RunDirectory:
                 raise InputError(
                     f"output_dir {self.path} holds a finished run of format version {version}, "
                     f"which this version (format {FORMAT_VERSION}) does not reuse; choose "
-                    "another output_dir or overwrite it"
+                    "another `output_dir` or set `overwrite` to replace it"
                 )
             if not same_run(metrics.get("config") or {}, self.config):
                 raise InputError(
                     f"{self.path} holds a finished run with a different config; "
-                    "choose another --output_dir or pass --overwrite"
+                    "choose another `output_dir` or set `overwrite` to replace it"
                 )
             return metrics
         if self.on_finished == "overwrite":
             return None
         raise InputError(
-            f"--output_dir {self.path} already holds a finished run; pass --overwrite to replace it"
+            f"output_dir {self.path} already holds a finished run; set `overwrite` to replace it"
         )
 
     def prepare(self):
@@ -252,8 +252,8 @@ class RunDirectory:
         unfinished_differs = self._unfinished_config_differs()
         if unfinished_differs and self.on_finished != "overwrite":
             raise InputError(
-                f"--output_dir {self.path} holds an unfinished run with a different "
-                "config; pass --overwrite to discard it"
+                f"output_dir {self.path} holds an unfinished run with a different "
+                "config; set `overwrite` to discard it"
             )
         if not self.writes:
             return
