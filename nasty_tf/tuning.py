@@ -56,6 +56,7 @@ from nasty_tf.training import jobs
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.config import DistillConfig, NastyConfig
 from nasty_tf.training.evaluation import accuracy_percent, predict_logits
+from nasty_tf.training.run_directory import RunLock
 
 ORACLES = ("bayesian", "random")
 _PROJECT = "keras_tuner"
@@ -353,6 +354,13 @@ def tune(train_config, tune_config, dataset=None, overwrite=False):
             "strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
             "a search runs on one host: use strategy=auto or mirrored"
         )
+    # One writer per search: the trials' own run directories lock themselves, the root holds
+    # the report and the oracle's state.
+    with RunLock(train_config.output_dir):
+        return _search(train_config, tune_config, dataset, overwrite)
+
+
+def _search(train_config, tune_config, dataset, overwrite):
     root = train_config.output_dir
     search_settings = dataclasses.asdict(tune_config)
     search_settings.pop("max_trials")  # a rerun may raise it to add trials

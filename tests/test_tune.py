@@ -213,6 +213,18 @@ def test_other_settings_in_the_same_project_are_refused(search):
         tune(train, tune_config.__class__(max_trials=2, student_epochs=1, omega_max=0.5))
 
 
+def test_a_search_whose_root_another_process_holds_is_refused_untouched(tmp_path):
+    from nasty_tf.training.run_directory import RunLock
+
+    root = tmp_path / "held"
+    train, tune_config = tiny_configs(root)
+    with RunLock(str(root)):
+        before = sorted(p.name for p in root.iterdir())
+        with pytest.raises(InputError, match=f"locked by process {os.getpid()}"):
+            tune(train, tune_config, dataset=tiny_dataset())
+        assert sorted(p.name for p in root.iterdir()) == before
+
+
 def test_a_diverging_trial_is_infeasible_and_the_search_goes_on(search, tmp_path):
     root, _ = search
     train, _ = tiny_configs(tmp_path)

@@ -5,27 +5,9 @@ around it); it works on both backends and under `tf.distribute` when called in a
 scope.
 """
 
-import math
-
-import keras
-
-from nasty_tf.errors import InputError, TrainingDiverged
+from nasty_tf.errors import InputError
 from nasty_tf.stealers.registry import Stealer, get_stealer
-
-
-class _StopOnNonFiniteLoss(keras.callbacks.Callback):
-    # Per epoch, not per batch: reading the loss every batch forces a host sync each step.
-    def __init__(self, name):
-        super().__init__()
-        self.name = name
-
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise TrainingDiverged(
-                f"the {self.name} stealer diverged: the loss is {loss} at epoch {epoch + 1}; "
-                "lower the learning rate"
-            )
+from nasty_tf.training.callbacks import StopOnNonFiniteLoss
 
 
 def _check_count(name, value):
@@ -90,7 +72,10 @@ def steal(
         epochs=epochs,
         batch_size=batch_size,
         validation_data=validation_data,
-        callbacks=[*callbacks, _StopOnNonFiniteLoss(stealer.name)],
+        callbacks=[
+            *callbacks,
+            StopOnNonFiniteLoss(f"the {stealer.name} stealer: lower the learning rate"),
+        ],
         verbose=verbose,
     )
     return wrapper.student

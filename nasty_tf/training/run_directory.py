@@ -135,11 +135,6 @@ class RunLock:
         self.release()
 
 
-def lock_run_directory(path):
-    """`RunLock(path)`: `with lock_run_directory(path): ...` holds `path` for one writer."""
-    return RunLock(path)
-
-
 def same_run(stored, config):
     """Whether a run config read back from a run directory describes the run `config` does.
 
