@@ -5,10 +5,13 @@
 TensorFlow SavedModel with these signatures:
 
 - `serving_default`: `images` (uint8, `[None, H, W, C]`) -> `logits` (float32) and
-  `probabilities` (softmax of the logits, temperature 1). The pixel normalisation travels
-  inside the network (DESIGN.md section 6), so clients send raw pixels.
+  `probabilities` (softmax of the logits, temperature 1), as the chosen release serves them
+  (`nasty_tf.releases`: `plain`, or `stingy`, whose logits are `-inf` outside each row's top k
+  so that exactly k probabilities are non-zero). The served model is the defence, and the audit
+  attacks the same release code. The pixel normalisation travels inside the network
+  (DESIGN.md section 6), so clients send raw pixels.
 - `top_k` (only when `top_k` is given): `images` -> `classes` (int32, `[None, k]`, most
-  probable first) and `scores` (their probabilities).
+  probable first) and `scores` (their served probabilities).
 
 The SavedModel's root is a `tf.Module` that holds only the network's variables (revived as
 `.variables`, `.trainable_variables`, `.non_trainable_variables`), so nothing of a training
@@ -35,6 +38,7 @@ import uuid
 
 import keras
 
+from nasty_tf import releases
 from nasty_tf.errors import InputError
 from nasty_tf.training.checkpoints import load_network
 
@@ -73,7 +77,10 @@ def _check_top_k(top_k, num_classes):
 
 
 def _serving_module(network, top_k):
-    """A `tf.Module` whose only state is `network`'s variables, plus the serving functions."""
+    """A `tf.Module` whose only state is `network`'s variables, plus the serving functions.
+
+    `network` is the release: `images -> {"logits", "probabilities"}` (`nasty_tf.releases`).
+    """
     import tensorflow as tf  # TensorFlow-only module: JAX hosts never import it
 
     class ServingModule(tf.Module):
@@ -94,14 +101,13 @@ def _serving_module(network, top_k):
     module = ServingModule()
     spec = tf.TensorSpec([None, *network.input_shape[1:]], tf.uint8, name="images")
 
-    def logits_of(images):
-        logits = network(tf.cast(images, tf.float32), training=False)
-        return tf.cast(logits, tf.float32)  # a mixed-precision network may end in bf16
+    def served(images):
+        outputs = network(tf.cast(images, tf.float32), training=False)
+        return {name: tf.cast(outputs[name], tf.float32) for name in ("logits", "probabilities")}
 
     @tf.function(input_signature=[spec])
     def serve(images):
-        logits = logits_of(images)
-        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+        return served(images)
 
     module.serve = serve
     signatures = {SERVING_SIGNATURE: serve}
@@ -109,7 +115,7 @@ def _serving_module(network, top_k):
 
         @tf.function(input_signature=[spec])
         def serve_top_k(images):
-            scores, classes = tf.math.top_k(tf.nn.softmax(logits_of(images), axis=-1), k=top_k)
+            scores, classes = tf.math.top_k(served(images)["probabilities"], k=top_k)
             return {"classes": classes, "scores": scores}
 
         module.serve_top_k = serve_top_k
@@ -132,7 +138,9 @@ def _move_into_place(written, export_dir):
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def export_saved_model(model_path, export_dir, overwrite=False, top_k=None):
+def export_saved_model(
+    model_path, export_dir, overwrite=False, top_k=None, release="plain", top_k_ratio=None
+):
     """Writes the network in `model_path` as a TensorFlow SavedModel for serving.
 
     The SavedModel is written to a temporary sibling of `export_dir` and renamed into place
@@ -146,10 +154,14 @@ def export_saved_model(model_path, export_dir, overwrite=False, top_k=None):
             holds no SavedModel is never replaced.
         top_k: if given, also write the `top_k` signature returning the `top_k` most probable
             classes and their probabilities.
+        release: what `serving_default` serves, a name of `nasty_tf.releases`: "plain" (the
+            logits) or "stingy" (the top `top_k_ratio` x classes logits, the rest -inf).
+        top_k_ratio: the stingy release's share of classes, in (0, 1]; None: its default.
 
     Returns:
         A dict: `export_dir`, `signatures` (names), `input_shape` (`[None, H, W, C]`, uint8),
-        `num_classes`, `variables` (how many the SavedModel holds) and `parameters`.
+        `num_classes`, `variables` (how many the SavedModel holds), `parameters`, `release`
+        and, for a stingy release, `served_classes` (k).
 
     Raises:
         InputError: `export_dir` is unusable (a file, or not empty without `overwrite`),
@@ -172,7 +184,16 @@ def export_saved_model(model_path, export_dir, overwrite=False, top_k=None):
             f"model_path: {model_path!r} has no fixed image shape to serve. "
             f"Received: input_shape={network.input_shape}"
         )
-    module, signatures = _serving_module(network, top_k)
+    params = {}
+    if top_k_ratio is not None:
+        if release != "stingy":
+            raise InputError(
+                f"top_k_ratio is for the stingy release only. Received: release={release!r}, "
+                f"top_k_ratio={top_k_ratio!r}"
+            )
+        params["top_k_ratio"] = top_k_ratio
+    served = releases.get_release(release, network, **params)
+    module, signatures = _serving_module(served, top_k)
 
     export_dir = os.path.abspath(export_dir)
     parent, name = os.path.split(export_dir)
@@ -193,4 +214,10 @@ def export_saved_model(model_path, export_dir, overwrite=False, top_k=None):
         "num_classes": num_classes,
         "variables": len(module.variables),
         "parameters": int(network.count_params()),
+        "release": release,
+        **(
+            {"served_classes": releases.top_k_count(num_classes, top_k_ratio)}
+            if release == "stingy"
+            else {}
+        ),
     }

@@ -86,15 +86,18 @@ def exported(saved):
     export_saved_model(str(root / "network.keras"), str(root / "plain"), top_k=3)
     binary = run_tool("export", f"--model={root}/wrapper.keras", f"--export_dir={root}/nasty")
     assert binary.returncode == 0, binary.stderr[-3000:]
+    stingy = export_saved_model(str(root / "network.keras"), str(root / "stingy"), release="stingy")
+    assert stingy["release"] == "stingy" and stingy["served_classes"] == 2  # 0.2 x 10 classes
     read = subprocess.run(
-        [sys.executable, "-c", _READ_BACK, str(root), "plain", "nasty"],
+        [sys.executable, "-c", _READ_BACK, str(root), "plain", "nasty", "stingy"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert read.returncode == 0, read.stderr[-3000:]
-    return {name: dict(np.load(root / f"{name}.npz")) for name in ("plain", "nasty")}, binary
+    exports = ("plain", "nasty", "stingy")
+    return {name: dict(np.load(root / f"{name}.npz")) for name in exports}, binary
 
 
 def test_served_logits_equal_the_keras_models(saved, exported):
@@ -108,6 +111,20 @@ def test_served_logits_equal_the_keras_models(saved, exported):
         np.testing.assert_array_equal(
             np.argmax(served["probabilities"], -1), np.argmax(expected, -1)
         )
+
+
+def test_a_stingy_export_serves_exactly_k_probabilities_and_the_same_argmax(saved, exported):
+    _, network, _, images = saved
+    expected = network.predict(images, verbose=0)
+    stingy = exported[0]["stingy"]
+    assert np.all(np.count_nonzero(stingy["probabilities"], axis=-1) == 2)
+    np.testing.assert_allclose(stingy["probabilities"].sum(axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(np.argmax(stingy["probabilities"], -1), np.argmax(expected, -1))
+    # The two served logits are the network's two largest, the rest withheld as -inf.
+    kept = np.isfinite(stingy["logits"])
+    top2 = np.argsort(expected, axis=-1)[:, -2:]
+    np.testing.assert_array_equal(np.sort(np.flatnonzero(kept[0])), np.sort(top2[0]))
+    np.testing.assert_allclose(stingy["logits"][kept], expected[kept], rtol=1e-5, atol=1e-5)
 
 
 def test_top_k_signature_is_written_only_when_asked(saved, exported):
@@ -228,8 +245,13 @@ def corrupt(tmp_path_factory):
         (["--model={bad}/missing.keras"], ["--model", "missing.keras"]),
         (["--model={bad}/corrupt.keras"], ["--model", "corrupt.keras"]),
         (["--model={good}/network.keras", "--top_k=11"], ["--top_k", "11"]),
+        (["--model={good}/network.keras", "--top_k_ratio=0.5"], ["--top_k_ratio", "stingy"]),
+        (
+            ["--model={good}/network.keras", "--release=stingy", "--top_k_ratio=1.5"],
+            ["--top_k_ratio", "1.5"],
+        ),
     ],
-    ids=["missing", "corrupt", "top_k"],
+    ids=["missing", "corrupt", "top_k", "ratio_without_stingy", "ratio_out_of_range"],
 )
 def test_bad_input_ends_in_one_clear_line(saved, corrupt, tmp_path, args, fragments):
     args = [arg.format(bad=corrupt, good=saved[0]) for arg in args]

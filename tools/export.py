@@ -24,13 +24,22 @@ def main():
         # absl; the summary below says what was written. --verbosity=0 brings them back.
         absl_logging.set_verbosity(absl_logging.WARNING)
 
-    result = export_saved_model(FLAGS.model, FLAGS.export_dir, FLAGS.overwrite, FLAGS.top_k)
+    result = export_saved_model(
+        FLAGS.model,
+        FLAGS.export_dir,
+        FLAGS.overwrite,
+        FLAGS.top_k,
+        release=FLAGS.release,
+        top_k_ratio=FLAGS.top_k_ratio,
+    )
     shape = ", ".join("None" if d is None else str(d) for d in result["input_shape"])
     print(
         f"{FLAGS.model} -> SavedModel {result['export_dir']}: signatures "
         f"{', '.join(result['signatures'])}; input images uint8 [{shape}]; "
         f"{result['num_classes']} classes; {result['variables']} variables "
-        f"({result['parameters']:,} parameters), the network's only"
+        f"({result['parameters']:,} parameters), the network's only; release "
+        f"{result['release']}"
+        + (f", {result['served_classes']} classes served" if "served_classes" in result else "")
     )
 
 
