@@ -2,6 +2,8 @@
 
 from absl import flags
 
+from flags import data
+
 
 def define_audit_flags():
     flags.DEFINE_string(
@@ -16,18 +18,7 @@ def define_audit_flags():
         "A SavedModel export directory (tools.export), audited as its serving_default serves "
         "(TensorFlow backend only). Exactly one of --model and --saved_model.",
     )
-    flags.DEFINE_string(
-        "dataset",
-        "digits",
-        "Dataset: digits (embedded, no download), image_folder, cifar10, cifar100, tiny_imagenet.",
-    )
-    flags.DEFINE_string(
-        "data_dir",
-        None,
-        "image_folder: a directory or .tar.gz/.zip laid out as split/class/image. "
-        "cifar10/cifar100: the TFDS data_dir holding the prepared dataset. "
-        "tiny_imagenet: tiny-imagenet-200.zip or its extracted folder.",
-    )
+    data.define_dataset_flags()
     flags.DEFINE_string(
         "reference",
         None,

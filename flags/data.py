@@ -3,7 +3,8 @@
 from absl import flags
 
 
-def define_data_flags():
+def define_dataset_flags():
+    """`--dataset` and `--data_dir` only: for binaries that read a dataset but train no subset."""
     flags.DEFINE_string(
         "dataset",
         "digits",
@@ -16,6 +17,10 @@ def define_data_flags():
         "cifar10/cifar100: the TFDS data_dir holding the prepared dataset. "
         "tiny_imagenet: tiny-imagenet-200.zip or its extracted folder.",
     )
+
+
+def define_data_flags():
+    define_dataset_flags()
     flags.DEFINE_string(
         "data_cache_dir",
         None,

@@ -12,6 +12,7 @@ from keras import ops
 from nasty_tf.errors import InputError
 from nasty_tf.losses import cross_entropy_per_sample
 from nasty_tf.paired_model import regularisation_loss
+from nasty_tf.stealers.served_distiller import refuse_unknown_parameters
 
 NAME = "label_smoothing"
 DEFAULT_LABEL_SMOOTHING = 0.1
@@ -83,12 +84,7 @@ class LabelSmoothingStudent(keras.Model):
 
     @classmethod
     def make_objective(cls, **params):
-        unknown = sorted(set(params) - set(cls.parameters()))
-        if unknown:
-            raise InputError(
-                f"Unknown parameter(s) {', '.join(unknown)} for {cls.__name__}. "
-                f"Accepted: {', '.join(cls.parameters())}"
-            )
+        refuse_unknown_parameters(cls.__name__, params, cls.parameters())
         return LabelSmoothingCrossEntropy(**params)
 
     @classmethod

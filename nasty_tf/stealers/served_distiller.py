@@ -17,6 +17,16 @@ from nasty_tf.paired_model import PairedModel
 from nasty_tf.stealers.served import served_logits_model, tempered_kl_per_sample
 
 
+def refuse_unknown_parameters(stealer_class, params, accepted):
+    """Raises `InputError` naming any of `params` that is not among `accepted` (a stealer's)."""
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InputError(
+            f"Unknown parameter(s) {', '.join(unknown)} for {stealer_class}. "
+            f"Accepted: {', '.join(accepted)}"
+        )
+
+
 def check_alpha(alpha):
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be in [0, 1]. Received: alpha={alpha!r}")
@@ -131,12 +141,7 @@ class ServedDistiller(PairedModel):
     @classmethod
     def make_objective(cls, **params):
         """The objective for `params`; raises `InputError` for an unknown or bad parameter."""
-        unknown = sorted(set(params) - set(cls.parameters()))
-        if unknown:
-            raise InputError(
-                f"Unknown parameter(s) {', '.join(unknown)} for {cls.__name__}. "
-                f"Accepted: {', '.join(cls.parameters())}"
-            )
+        refuse_unknown_parameters(cls.__name__, params, cls.parameters())
         return cls.loss_class(**params)
 
     @classmethod

@@ -44,6 +44,7 @@ from nasty_tf.stealers.served_distiller import (
     check_alpha,
     check_temperature,
     is_served_logits_model,
+    refuse_unknown_parameters,
 )
 
 NAME = "skeptical"
@@ -283,12 +284,7 @@ class SkepticalStudent(PairedModel):
     @classmethod
     def check_params(cls, **params):
         """Validates the stealer's parameters (those a network does not decide)."""
-        unknown = sorted(set(params) - set(cls.parameters()))
-        if unknown:
-            raise InputError(
-                f"Unknown parameter(s) {', '.join(unknown)} for {cls.__name__}. "
-                f"Accepted: {', '.join(cls.parameters())}"
-            )
+        refuse_unknown_parameters(cls.__name__, params, cls.parameters())
         params = {**cls.parameters(), **params}
         SkepticalLoss(alpha=params["alpha"], temperature=params["temperature"], loc=params["loc"])
         kd_delay = params["kd_delay"]
