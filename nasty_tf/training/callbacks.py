@@ -17,7 +17,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     Checked per epoch, not per batch like `keras.callbacks.TerminateOnNaN`, because reading
     the loss every batch forces a host sync each step (DESIGN.md section 3). Put it before
-    `BackupAndRestore` so the diverged weights never overwrite the last good checkpoint.
+    `TrainingBackup` so the diverged weights never overwrite the last good checkpoint.
     """
 
     def __init__(self, hint="lower `learning_rate`"):
@@ -100,9 +100,8 @@ class TrainingBackup(keras.callbacks.Callback):
             variable.assign(
                 np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype))
             )
-        model._initial_epoch = metadata[
-            "epoch"
-        ]  # where Keras' `fit` resumes (BackupAndRestore's hook)
+        # Where Keras' `fit` resumes (the hook BackupAndRestore sets too).
+        model._initial_epoch = metadata["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
         self.save(epoch + 1)
