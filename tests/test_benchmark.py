@@ -6,7 +6,7 @@ import os
 import keras
 import pytest
 
-from binaries import assert_one_line_error, run_tool
+from binaries import assert_one_line_error, run_tool, run_tool_cases
 from nasty_tf.benchmark import BenchmarkConfig, benchmark
 from nasty_tf.errors import InputError
 
@@ -35,12 +35,16 @@ TINY = [
 ]
 
 
-def test_prints_one_json_line_per_mode():
-    result = run_tool("benchmark", *TINY, "--mode=normal,nasty,kd")
+@pytest.fixture(scope="module")
+def benchmark_lines():
+    """One run of the binary: every mode with each BatchNorm layer, one JSON line each."""
+    result = run_tool("benchmark", *TINY, "--mode=normal,nasty,kd", "--batch_norm=keras,fused")
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    assert [line["mode"] for line in lines] == ["normal", "nasty", "kd"]
-    for line in lines:
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def test_prints_one_json_line_per_mode(benchmark_lines):
+    for line in benchmark_lines:
         assert FIELDS <= set(line), set(line) ^ FIELDS
         assert line["images_per_second"] > 0
         assert line["images_per_second"] == pytest.approx(8 / line["seconds_per_step"], rel=1e-3)
@@ -50,32 +54,37 @@ def test_prints_one_json_line_per_mode():
         assert line["machine"]["cpu_count"] >= 1
 
 
-def test_times_each_batch_norm_layer_with_each_mode():
-    result = run_tool("benchmark", *TINY, "--mode=normal,nasty", "--batch_norm=keras,fused")
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    cases = [(line["batch_norm"], line["mode"]) for line in lines]
+def test_times_each_batch_norm_layer_with_each_mode(benchmark_lines):
+    cases = [(line["batch_norm"], line["mode"]) for line in benchmark_lines]
     assert cases == [
         ("keras", "normal"),
         ("keras", "nasty"),
+        ("keras", "kd"),
         ("fused", "normal"),
         ("fused", "nasty"),
+        ("fused", "kd"),
     ]
-    assert all(line["images_per_second"] > 0 for line in lines)
+
+
+BAD_FLAGS = {
+    "--mode=bogus": "--mode",
+    "--batch_size=0": "--batch_size",
+    "--precision=fp8": "--precision",
+    "--batch_norm=sync": "--batch_norm",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_flag_results():
+    """The binary's answer to each of BAD_FLAGS, all run in one process (`run_tool_cases`)."""
+    cases = [[*TINY, flag] for flag in BAD_FLAGS]
+    return dict(zip(BAD_FLAGS, run_tool_cases("benchmark", cases)))
 
 
 @pytest.mark.single_pass
-@pytest.mark.parametrize(
-    "flag, fragment",
-    [
-        ("--mode=bogus", "--mode"),
-        ("--batch_size=0", "--batch_size"),
-        ("--precision=fp8", "--precision"),
-        ("--batch_norm=sync", "--batch_norm"),
-    ],
-)
-def test_a_bad_flag_is_one_clear_line(flag, fragment):
-    assert_one_line_error(run_tool("benchmark", *TINY, flag), fragment)
+@pytest.mark.parametrize("flag", BAD_FLAGS)
+def test_a_bad_flag_is_one_clear_line(bad_flag_results, flag):
+    assert_one_line_error(bad_flag_results[flag], BAD_FLAGS[flag])
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from binaries import ROOT, assert_one_line_error, run_tool
+from binaries import ROOT, assert_one_line_error, run_tool, run_tool_cases
 from nasty_tf import InputError, NastyTeacher, models
 from nasty_tf.atomic_io import atomic_save_model
 from nasty_tf.data import load_dataset
@@ -239,26 +239,38 @@ def corrupt(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize(
-    "args, fragments",
-    [
-        (["--model={bad}/missing.keras"], ["--model", "missing.keras"]),
-        (["--model={bad}/corrupt.keras"], ["--model", "corrupt.keras"]),
-        (["--model={good}/network.keras", "--top_k=11"], ["--top_k", "11"]),
-        (["--model={good}/network.keras", "--top_k_ratio=0.5"], ["--top_k_ratio", "stingy"]),
-        (
-            ["--model={good}/network.keras", "--release=stingy", "--top_k_ratio=1.5"],
-            ["--top_k_ratio", "1.5"],
-        ),
-    ],
-    ids=["missing", "corrupt", "top_k", "ratio_without_stingy", "ratio_out_of_range"],
-)
-def test_bad_input_ends_in_one_clear_line(saved, corrupt, tmp_path, args, fragments):
-    args = [arg.format(bad=corrupt, good=saved[0]) for arg in args]
-    result = run_tool("export", *args, f"--export_dir={tmp_path}/out")
-    assert_one_line_error(result, *fragments)
-    assert not (tmp_path / "out").exists()
-    assert os.listdir(tmp_path) == []
+BAD_INPUTS = {
+    "missing": (["--model={bad}/missing.keras"], ["--model", "missing.keras"]),
+    "corrupt": (["--model={bad}/corrupt.keras"], ["--model", "corrupt.keras"]),
+    "top_k": (["--model={good}/network.keras", "--top_k=11"], ["--top_k", "11"]),
+    "ratio_without_stingy": (
+        ["--model={good}/network.keras", "--top_k_ratio=0.5"],
+        ["--top_k_ratio", "stingy"],
+    ),
+    "ratio_out_of_range": (
+        ["--model={good}/network.keras", "--release=stingy", "--top_k_ratio=1.5"],
+        ["--top_k_ratio", "1.5"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def bad_input_results(saved, corrupt, tmp_path_factory):
+    """Each BAD_INPUTS case run by the binary (all in one process: `run_tool_cases`)."""
+    root = tmp_path_factory.mktemp("bad_exports")
+    cases = []
+    for name, (args, _) in BAD_INPUTS.items():
+        (root / name).mkdir()
+        args = [arg.format(bad=corrupt, good=saved[0]) for arg in args]
+        cases.append([*args, f"--export_dir={root / name}/out"])
+    return root, dict(zip(BAD_INPUTS, run_tool_cases("export", cases)))
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_ends_in_one_clear_line(bad_input_results, name):
+    root, results = bad_input_results
+    assert_one_line_error(results[name], *BAD_INPUTS[name][1])
+    assert os.listdir(root / name) == []
 
 
 def test_jax_backend_is_refused_in_one_line(saved, tmp_path):

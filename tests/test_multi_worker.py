@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from binaries import ROOT, assert_one_line_error, run_tool
+from binaries import ROOT, assert_one_line_error, run_tool_cases
 
 pytestmark = pytest.mark.single_pass  # tf.distribute is TensorFlow-only
 TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=2", "--batch_size=64", "--verbose=2"]
@@ -231,33 +231,46 @@ def test_train_nasty_binary_on_two_workers(tmp_path):
     ]
 
 
-@pytest.mark.parametrize(
-    "tf_config, fragments",
-    [
-        (None, ["--strategy=multi_worker needs TF_CONFIG"]),
-        ("{not json", ["TF_CONFIG is not a cluster"]),
-        (
-            '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}',
-            ["TF_CONFIG is not a cluster", "IndexError"],
-        ),
-    ],
-    ids=["missing", "not_json", "task_outside_cluster"],
-)
-def test_bad_tf_config_ends_in_one_clear_line(tmp_path, tf_config, fragments):
-    env = {"TF_CONFIG": tf_config} if tf_config else {}
-    result = run_tool(
-        "train", *TINY, "--strategy=multi_worker", f"--output_dir={tmp_path}/out", env=env
-    )
-    assert_one_line_error(result, *fragments)
-    assert not (tmp_path / "out").exists()
+BAD_TF_CONFIGS = {
+    "missing": (None, ["--strategy=multi_worker needs TF_CONFIG"]),
+    "not_json": ("{not json", ["TF_CONFIG is not a cluster"]),
+    "task_outside_cluster": (
+        '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}',
+        ["TF_CONFIG is not a cluster", "IndexError"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory):
+    """The binaries' answers to bad TF_CONFIGs and to multi_worker where it does not apply,
+    each binary's cases run in one process (`run_tool_cases`)."""
+    root = tmp_path_factory.mktemp("refusals")
+    train_cases = []
+    for name, (tf_config, _) in BAD_TF_CONFIGS.items():
+        args = [*TINY, "--strategy=multi_worker", f"--output_dir={root / name}"]
+        train_cases.append((args, {"TF_CONFIG": tf_config} if tf_config else {}))
+    # The driver's environment has no TF_CONFIG, so "missing" is really missing.
+    results = dict(zip(BAD_TF_CONFIGS, run_tool_cases("train", train_cases)))
+    env = {"TF_CONFIG": _tf_config(_free_ports(1), 0)}
+    for tool in ("reproduce", "tune"):
+        args = ["--strategy=multi_worker", f"--output_dir={root / tool}"]
+        results[tool] = run_tool_cases(tool, [(args, env)])[0]
+    return root, results
+
+
+@pytest.mark.parametrize("name", BAD_TF_CONFIGS)
+def test_bad_tf_config_ends_in_one_clear_line(refusals, name):
+    root, results = refusals
+    assert_one_line_error(results[name], *BAD_TF_CONFIGS[name][1])
+    assert not (root / name).exists()
 
 
 @pytest.mark.parametrize("tool", ["reproduce", "tune"])
-def test_protocols_and_searches_refuse_multi_worker(tmp_path, tool):
-    env = {"TF_CONFIG": _tf_config(_free_ports(1), 0)}
-    result = run_tool(tool, "--strategy=multi_worker", f"--output_dir={tmp_path}/out", env=env)
-    assert_one_line_error(result, "--strategy=multi_worker trains single runs", "mirrored")
-    assert not (tmp_path / "out").exists()
+def test_protocols_and_searches_refuse_multi_worker(refusals, tool):
+    root, results = refusals
+    assert_one_line_error(results[tool], "--strategy=multi_worker trains single runs", "mirrored")
+    assert not (root / tool).exists()
 
 
 if __name__ == "__main__":

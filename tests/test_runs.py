@@ -6,8 +6,9 @@ Real subprocesses are killed at deterministic points through the test hook
 `NASTY_TF_KILL_AT` (`run_directory.kill_point`): before a given batch (mid-epoch), between an
 epoch's weights and its backup commit (mid-save), between the two final writes. The job
 subprocesses run this file as a script (`python tests/test_runs.py '<job as JSON>'`), so that
-they and the in-process reference runs share one config. Both backends, except DAFL, which
-runs on TensorFlow only (its two-player step; `run_datafree` refuses it elsewhere).
+they and the in-process reference runs share one config. The exact resumes of train, distill
+and DeepInversion run on both backends; DAFL on TensorFlow only (its two-player step;
+`run_datafree` refuses it elsewhere); the file and lock handling in the default pass only.
 """
 
 import dataclasses
@@ -183,6 +184,7 @@ def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_ru
     assert_same_run(reference["normal"].output_dir, out)
 
 
+@pytest.mark.single_pass  # train's mid-save, checked on both backends, with another wrapper
 def test_train_nasty_killed_mid_save_resumes_exactly_as_a_protocol_stage(reference, tmp_path):
     # A protocol stage is this job call with on_finished="reuse" (protocols/teacher_student.py).
     config, nasty = reference["nasty"]
@@ -227,6 +229,7 @@ def test_dafl_killed_mid_epoch_resumes_exactly_generator_included(reference, tmp
     assert_same_run(expected.output_dir, config.output_dir)
 
 
+@pytest.mark.single_pass  # file and lock handling: the same on every backend
 def test_a_kill_between_the_two_final_writes_leaves_a_consistent_run(reference, tmp_path):
     # A finished run (a copy of the reference), then overwritten by a longer one.
     config = reference["normal"].replace(output_dir=str(tmp_path / "run"))
@@ -253,6 +256,7 @@ def test_a_kill_between_the_two_final_writes_leaves_a_consistent_run(reference, 
     assert not os.path.exists(os.path.join(config.output_dir, "backup"))
 
 
+@pytest.mark.single_pass  # file and lock handling: the same on every backend
 def test_a_second_process_is_refused_at_once_naming_the_holder(reference, tmp_path):
     out = tmp_path / "held"
     out.mkdir()
@@ -274,6 +278,7 @@ def test_a_second_process_is_refused_at_once_naming_the_holder(reference, tmp_pa
     assert sorted(os.listdir(out)) == before  # released: the lock file is gone
 
 
+@pytest.mark.single_pass  # file and lock handling: the same on every backend
 def test_a_lock_on_a_new_directory_leaves_nothing_when_nothing_was_written(tmp_path):
     out = tmp_path / "new" / "run"
     with RunLock(str(out)):
@@ -281,6 +286,7 @@ def test_a_lock_on_a_new_directory_leaves_nothing_when_nothing_was_written(tmp_p
     assert not os.path.exists(out)
 
 
+@pytest.mark.single_pass  # file and lock handling: the same on every backend
 def test_metrics_record_the_format_and_another_format_is_reported(reference, tmp_path):
     config = reference["normal"]
     metrics = json.loads(read(os.path.join(config.output_dir, "metrics.json")))

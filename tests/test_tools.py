@@ -10,7 +10,14 @@ import zipfile
 
 import pytest
 
-from binaries import ROOT, STARTUP_NOISE, assert_one_line_error, assert_quiet_start, run_tool
+from binaries import (
+    ROOT,
+    STARTUP_NOISE,
+    assert_one_line_error,
+    assert_quiet_start,
+    run_tool,
+    run_tool_cases,
+)
 
 pytestmark = pytest.mark.single_pass
 TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=1", "--batch_size=64", "--verbose=0"]
@@ -89,7 +96,7 @@ def test_reproduce_writes_the_report(tmp_path):
         "--student_epochs=1",
         "--student_seeds=0",
         "--verbose=0",
-        "--sweep_kd_temperature=2",
+        "--sweep_kd_temperature=4",  # tau_s of the main KD runs: the sweep reuses them
         f"--output_dir={tmp_path}",
         "--strategy=one_device",
         "--weight_decay_mode=decoupled",
@@ -98,10 +105,11 @@ def test_reproduce_writes_the_report(tmp_path):
     report = json.load(open(tmp_path / "report.json"))
     assert report["protocol"] == "digits_demo"
     # The sweep flag replaced the protocol's tau_s sweep: one value, KD from both teachers.
-    assert [(e["value"], e["route"]) for e in report["sweeps"]["kd_temperature"]] == [
-        (2.0, "normal"),
-        (2.0, "nasty"),
-    ]
+    sweep = report["sweeps"]["kd_temperature"]
+    assert [(e["value"], e["route"]) for e in sweep] == [(4.0, "normal"), (4.0, "nasty")]
+    for entry in sweep:
+        main_run = next(row for row in report["students"] if row["teacher"] == entry["route"])
+        assert entry["accuracy"] == main_run["accuracy"]
     assert {"normal", "nasty"} == set(report["teachers"])
     routes = {(row["arch"], row["teacher"]) for row in report["students"]}
     assert routes == {("cnn", "none"), ("cnn", "normal"), ("cnn", "nasty")}
@@ -200,13 +208,40 @@ def saved_networks(bad_files):
     return bad_files
 
 
-@pytest.mark.parametrize("tool, args, fragments", BAD_INPUTS, ids=lambda v: str(v)[:40])
-def test_bad_input_ends_in_one_clear_line(saved_networks, tmp_path, tool, args, fragments):
-    args = [arg.format(root=saved_networks) for arg in args]
-    if tool != "evaluate":
-        args += ["--epochs=1", "--verbose=0"]
-    result = run_tool(tool, *args, f"--output_dir={tmp_path}/out")
-    assert_one_line_error(result, *fragments)
+@pytest.fixture(scope="module")
+def bad_input_results(saved_networks, tmp_path_factory):
+    """Each BAD_INPUTS case's result, the cases of one binary run in one process."""
+    outputs = tmp_path_factory.mktemp("bad_outputs")
+    results = {}
+    for tool in dict.fromkeys(tool for tool, _, _ in BAD_INPUTS):
+        indices = [i for i, case in enumerate(BAD_INPUTS) if case[0] == tool]
+        cases = []
+        for i in indices:
+            args = [arg.format(root=saved_networks) for arg in BAD_INPUTS[i][1]]
+            if tool != "evaluate":
+                args += ["--epochs=1", "--verbose=0"]
+            cases.append([*args, f"--output_dir={outputs}/case{i}"])
+        results.update(zip(indices, run_tool_cases(tool, cases)))
+    return outputs, results
+
+
+@pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=lambda i: str(BAD_INPUTS[i])[:40])
+def test_bad_input_ends_in_one_clear_line(bad_input_results, case):
+    outputs, results = bad_input_results
+    assert_one_line_error(results[case], *BAD_INPUTS[case][2])
+    assert not (outputs / f"case{case}" / "model.keras").exists()
+
+
+def test_one_bad_input_ends_in_one_clear_line_from_a_real_binary(saved_networks, tmp_path):
+    """The in-process cases above run what a real `python -m tools.<name>` runs: one here."""
+    result = run_tool(
+        "train_nasty",
+        f"--adversary={saved_networks}/seven.keras",
+        "--epochs=1",
+        f"--output_dir={tmp_path}/out",
+    )
+    assert_one_line_error(result, "--adversary", "7 classes")
+    assert_quiet_start(result)
     assert not (tmp_path / "out" / "model.keras").exists()
 
 

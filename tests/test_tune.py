@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from binaries import assert_one_line_error
+from binaries import assert_one_line_error, run_tool_cases
 from nasty_tf.data import Dataset, carve_validation, load_dataset
 from nasty_tf.errors import InputError
 from nasty_tf.training import TrainConfig
@@ -347,18 +347,25 @@ def test_bad_settings_name_their_argument(fields, fragment):
         TuneConfig(**fields)
 
 
-@pytest.mark.parametrize(
-    "flag, fragment",
-    [
-        ("--omega_min=0.5", "--omega_min must be <= --omega_max"),
-        ("--max_trials=0", "--max_trials"),
-        (
-            "--validation_fraction=1.5",
-            "validation_fraction must be in (0, 1). Received: ",
-        ),
-    ],
-)
-def test_a_bad_flag_ends_in_one_error_line(tmp_path, flag, fragment):
-    result = run_tune("--dataset=digits", "--omega_max=0.3", flag, f"--output_dir={tmp_path}")
-    assert result.returncode == 1
-    assert_one_line_error(result, fragment)
+BAD_FLAGS = {
+    "--omega_min=0.5": "--omega_min must be <= --omega_max",
+    "--max_trials=0": "--max_trials",
+    "--validation_fraction=1.5": "validation_fraction must be in (0, 1). Received: ",
+}
+
+
+@pytest.fixture(scope="module")
+def bad_flag_results(tmp_path_factory):
+    """The binary's answer to each of BAD_FLAGS, all run in one process (`run_tool_cases`)."""
+    root = tmp_path_factory.mktemp("bad_flags")
+    cases = [
+        ["--dataset=digits", "--omega_max=0.3", flag, f"--output_dir={root / str(i)}"]
+        for i, flag in enumerate(BAD_FLAGS)
+    ]
+    return dict(zip(BAD_FLAGS, run_tool_cases("tune", cases)))
+
+
+@pytest.mark.parametrize("flag", BAD_FLAGS)
+def test_a_bad_flag_ends_in_one_error_line(bad_flag_results, flag):
+    assert bad_flag_results[flag].returncode == 1
+    assert_one_line_error(bad_flag_results[flag], BAD_FLAGS[flag])

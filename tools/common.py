@@ -49,10 +49,11 @@ def flag_message(message, flag_names=None):
     return re.sub(r"`(\w+)`", as_flag, message)
 
 
-def run(main):
-    """`app.run(main)`, with stray arguments refused and bad input reported in one line.
+def guarded(main):
+    """`main` as absl's `app.run` calls it: stray arguments refused, bad input in one line.
 
-    The one line names flags where the library's message names arguments (`flag_message`).
+    The one line names flags where the library's message names arguments (`flag_message`);
+    it is printed to stderr and the process exits 1.
     """
 
     def guarded_main(argv):
@@ -64,12 +65,17 @@ def run(main):
             print(f"error: {flag_message(str(error))}", file=sys.stderr)
             sys.exit(1)
 
+    return guarded_main
+
+
+def run(main):
+    """`app.run(guarded(main))`: what every binary's `console_main` does."""
     # Under a console script `__main__` is the installer's wrapper: absl's usage text (--help)
     # comes from `__main__`'s docstring, so lend it the binary's.
     entry = sys.modules.get("__main__")
     if entry is not None and not entry.__doc__:
         entry.__doc__ = sys.modules[main.__module__].__doc__
-    app.run(guarded_main)
+    app.run(guarded(main))
 
 
 def train_config(flag_values, **overrides):
