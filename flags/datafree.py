@@ -1,6 +1,7 @@
 """Flags of the data-free KD attacks (`tools.datafree`): DAFL and DeepInversion.
 
-Defaults are the authors' CIFAR-10 settings; the scale-down flags shorten a run.
+Defaults are the authors' CIFAR settings (DAFL's loss weights: the dataset's, see
+`nasty_tf.datafree.dafl_loss_weights`); the scale-down flags shorten a run.
 """
 
 from absl import flags
@@ -32,9 +33,23 @@ def define_datafree_flags():
     flags.DEFINE_integer("latent_dim", 1000, "dafl: size of the generator's latent vector.")
     flags.DEFINE_integer("steps_per_epoch", 120, "dafl: generator/student steps per epoch.")
     flags.DEFINE_float("generator_learning_rate", 0.02, "dafl: Adam rate of the generator.")
-    flags.DEFINE_float("one_hot_weight", 0.05, "dafl: weight oh of the one-hot loss.")
-    flags.DEFINE_float("activation_weight", 0.01, "dafl: weight a of the feature-activation loss.")
-    flags.DEFINE_float("entropy_weight", 5.0, "dafl: weight ie of the information-entropy loss.")
+    flags.DEFINE_float(
+        "one_hot_weight",
+        None,
+        "dafl: weight oh of the one-hot loss (default: the dataset's, CIFAR-10 0.05, CIFAR-100 0.5).",
+    )
+    flags.DEFINE_float(
+        "activation_weight",
+        None,
+        "dafl: weight a of the feature-activation loss (default: the dataset's, CIFAR-10 0.01, "
+        "CIFAR-100 0.1).",
+    )
+    flags.DEFINE_float(
+        "entropy_weight",
+        None,
+        "dafl: weight ie of the information-entropy loss (default: the dataset's, CIFAR-10 5, "
+        "CIFAR-100 20).",
+    )
     flags.DEFINE_integer(
         "num_images", 50000, "deepinversion: images to synthesize (our default: CIFAR-10's 50,000)."
     )
@@ -48,6 +63,11 @@ def define_datafree_flags():
     )
     flags.DEFINE_float("l2_weight", 0.0, "deepinversion: weight of the L2 image prior.")
     flags.DEFINE_integer("jitter", 2, "deepinversion: largest random roll, in pixels.")
-    flags.DEFINE_bool("flip", True, "deepinversion: random horizontal flips during synthesis.")
+    flags.DEFINE_bool(
+        "flip",
+        False,
+        "deepinversion: random horizontal flips during synthesis (the authors' CIFAR script "
+        "only rolls; their ImageNet code flips).",
+    )
     flags.DEFINE_integer("grid_rows", 8, "Images per class (column) in inversion_grid.png.")
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")

@@ -23,6 +23,13 @@ def define_reproduce_flags():
         None,
         "Keras dtype policy of every stage: float32, mixed_bfloat16 or mixed_float16.",
     )
+    flags.DEFINE_string(
+        "init",
+        None,
+        "Initialisers of every network trained: keras (Keras' defaults) or reference (the "
+        "reference PyTorch models'). Default: the protocol's (reference for the paper tables, "
+        "keras for digits_demo, cifar10_cpu and fast_cifar10).",
+    )
     flags.DEFINE_string("arch", None, "Override the teacher architecture (normal and nasty).")
     flags.DEFINE_list(
         "student_archs",
@@ -53,6 +60,18 @@ def define_reproduce_flags():
     flags.DEFINE_float("learning_rate", None, "Override every stage's initial learning rate.")
     flags.DEFINE_float("omega", None, "Override omega of the nasty teacher (eq. 2).")
     flags.DEFINE_float("temperature", None, "Override tau_A of the nasty teacher (eq. 2).")
+    flags.DEFINE_bool(
+        "nasty_init_from_normal",
+        None,
+        "Start every nasty teacher from the normal teacher's weights (tools.train_nasty "
+        "--init_from) instead of a fresh initialisation. Default: the protocol's (off).",
+    )
+    flags.DEFINE_integer(
+        "omega_warmup_epochs",
+        None,
+        "Ramp omega of every nasty teacher linearly from 0 over this many epochs "
+        "(tools.train_nasty --omega_warmup_epochs). Default: the protocol's (0, none).",
+    )
     flags.DEFINE_float("alpha", None, "Override alpha of the KD students (eq. 1).")
     flags.DEFINE_float("kd_temperature", None, "Override tau_s of the KD students (eq. 1).")
     flags.DEFINE_bool(

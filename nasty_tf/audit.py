@@ -319,7 +319,9 @@ def _prepared(config):
 def _make_optimizer(config):
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9)
-    return keras.optimizers.Adam(learning_rate=config.learning_rate)
+    from nasty_tf.training import ReferenceAdam
+
+    return ReferenceAdam(learning_rate=config.learning_rate)  # the reference CNN's (PyTorch) Adam
 
 
 def _accuracy(network, images, labels):

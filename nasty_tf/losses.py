@@ -94,7 +94,10 @@ class SelfUnderminingLoss(keras.losses.Loss):
 
     `CE(f_T, y) - omega * tau_A^2 * KL(softmax(f_T/tau_A) || softmax(f_A/tau_A))`.
 
-    Call it with `y_true` = integer labels and `y_pred` = `(network_logits, adversary_logits)`.
+    Call it with `y_true` = integer labels and `y_pred` = `(network_logits, adversary_logits)`,
+    or `(network_logits, adversary_logits, omega_scale)` with a scalar `omega_scale` in [0, 1]
+    that multiplies omega for this call (`NastyTeacher`'s omega warm-up; a tensor, so that
+    a compiled step reads its current value).
     The KL direction follows the released reference code, `KL(p_T || p_A)` (DESIGN.md section
     1); its constant `+100` offset only shifts the logged value and is left out.
     """
@@ -107,10 +110,13 @@ class SelfUnderminingLoss(keras.losses.Loss):
         self.temperature = _check_temperature(temperature)
 
     def call(self, y_true, y_pred):
-        network_logits, adversary_logits = y_pred
+        network_logits, adversary_logits, *omega_scale = y_pred
         ce = cross_entropy_per_sample(y_true, network_logits)
         kl = tempered_kl_per_sample(network_logits, adversary_logits, self.temperature)
-        return ce - self.omega * kl
+        omega = self.omega
+        if omega_scale:
+            omega = omega * ops.cast(omega_scale[0], "float32")
+        return ce - omega * kl
 
     def get_config(self):
         return {**super().get_config(), "omega": self.omega, "temperature": self.temperature}

@@ -81,9 +81,20 @@ class PairedModel(keras.Model):
         """Per-sample divergence that the objective weighs; logged as `kl`."""
         raise NotImplementedError
 
+    def objective_inputs(self, logits, frozen_logits, training):
+        """The `y_pred` given to `objective` in one `compute_loss` call (default: both logits).
+
+        A subclass may add a per-step input (`NastyTeacher`'s omega warm-up); it runs inside
+        the compiled step on every backend, so it may read and update the model's variables.
+        """
+        del training
+        return (logits, frozen_logits)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         logits, frozen_logits = y_pred["logits"], y_pred["frozen_logits"]
-        loss = self.objective(y, (logits, frozen_logits), sample_weight=sample_weight)
+        loss = self.objective(
+            y, self.objective_inputs(logits, frozen_logits, training), sample_weight=sample_weight
+        )
         # Only the trained network's regularisers: the frozen partner's would add a
         # constant with no gradient and distort the logged loss.
         loss = loss + regularisation_loss(self.network)

@@ -35,6 +35,17 @@ finished trials are not retrained (keras-tuner does not recreate them and their 
 directories are reused), an interrupted trial resumes from its checkpoints, and a higher
 `max_trials` adds trials; other settings in the same directory are refused.
 
+Distributed search: with keras-tuner's variables set (`KERASTUNER_TUNER_ID`,
+`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`; `nasty_tf.search_cluster`), the same call
+with the same settings and the same `output_dir` (a shared filesystem) runs in every process.
+The chief (`KERASTUNER_TUNER_ID=chief`) holds the root's lock, checks the settings, trains the
+shared normal teacher once, then serves the oracle (it runs no trial) and, once every trial is
+over, writes the report from the oracle's trials and the trials' run directories. A worker takes
+no lock on the root: it waits until the chief serves (so the normal teacher exists), refuses
+settings other than the chief's, then runs the trials the oracle gives it, each locking its own
+run directories, and writes no report. Each trial runs once, on one worker; a worker restarted
+with the same id resumes the trial it held.
+
 Example:
 
     report = tune(TrainConfig(epochs=15, output_dir="runs/tune"),
@@ -46,9 +57,11 @@ import dataclasses
 import json
 import os
 import shutil
+import traceback
 
 import keras_tuner
 
+from nasty_tf import search_cluster
 from nasty_tf.atomic_io import atomic_write_json, atomic_write_text
 from nasty_tf.data.validation import carve_validation, check_validation_fraction
 from nasty_tf.errors import InputError, TrainingDiverged
@@ -194,6 +207,8 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
             images (`carve_validation`); its test split only reports.
         validation: the held-out `(x, y)` that scores every trial.
         on_finished: for the trials' run directories ("reuse" resumes; "overwrite" retrains).
+        worker_id: a distributed search's worker (`KERASTUNER_TUNER_ID`): each trial it runs
+            is named in its log and in `trials_run`; None on one machine.
     """
 
     def __init__(
@@ -206,8 +221,12 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
         dataset,
         validation,
         on_finished="reuse",
+        worker_id=None,
         **kwargs,
     ):
+        self.worker_id = worker_id
+        self.trials_run = []
+        self.trials_failed = []
         self.train_config = train_config
         self.tune_config = tune_config
         self.adversary = adversary
@@ -221,6 +240,46 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return os.path.join(self.train_config.output_dir, "trials", str(trial_id))
 
     def run_trial(self, trial, *args, **kwargs):
+        if self.worker_id is None:
+            return self._run_trial(trial)
+        hp = trial.hyperparameters
+        print(
+            f"worker {self.worker_id} runs trial {trial.trial_id} (omega {hp.get('omega'):.4g}, "
+            f"tau_A {hp.get('temperature'):g})",
+            flush=True,
+        )
+        try:
+            results = self._run_trial(trial)
+        except keras_tuner.errors.FatalError as error:
+            # Ended as failed, or the chief would wait for this trial forever; the chief then
+            # stops the search (`search_cluster.serve_oracle`): this worker asks once more, to
+            # be told to stop and not waited for, and ends here.
+            print(f"worker {self.worker_id}: trial {trial.trial_id} failed: {error}", flush=True)
+            trial.status = keras_tuner.engine.trial.TrialStatus.FAILED
+            trial.message = str(error)
+            self.oracle.end_trial(trial)
+            self.oracle.create_trial(self.worker_id)
+            raise
+        except Exception as error:
+            # keras-tuner ends the trial as failed (the cause never reaches the chief) and asks
+            # for the next, which the chief refuses: the search stops on it.
+            self.trials_failed.append(trial.trial_id)
+            print(
+                f"worker {self.worker_id}: trial {trial.trial_id} failed: "
+                f"{type(error).__name__}: {error}",
+                flush=True,
+            )
+            traceback.print_exc()  # a bug: the chief never sees it
+            raise
+        self.trials_run.append(trial.trial_id)
+        print(
+            f"worker {self.worker_id} finished trial {trial.trial_id}: score "
+            f"{results['score']:.2f}",
+            flush=True,
+        )
+        return results
+
+    def _run_trial(self, trial):
         hp = trial.hyperparameters
         tune = self.tune_config
         root = self.trial_dir(trial.trial_id)
@@ -327,7 +386,9 @@ def tune(train_config, tune_config, dataset=None, overwrite=False):
 
     Every choice reads the validation split carved from the training split
     (`tune_config.validation_fraction`, seeded by `train_config.seed`); the test split only
-    reports (module docstring).
+    reports (module docstring). With keras-tuner's `KERASTUNER_*` variables set, this process
+    is the chief or a worker of a distributed search (module docstring,
+    `nasty_tf.search_cluster`).
 
     Args:
         train_config: the `TrainConfig` of the normal and nasty teachers; its `output_dir` is
@@ -336,35 +397,45 @@ def tune(train_config, tune_config, dataset=None, overwrite=False):
         tune_config: a `TuneConfig`.
         dataset: an already loaded `Dataset` (whole training split, before the carve); loaded
             from `train_config` when None.
-        overwrite: start the search (and its normal teacher) again instead of continuing it.
+        overwrite: start the search (and its normal teacher) again instead of continuing it
+            (not on a worker: the chief starts a distributed search again).
 
     Returns:
-        The report written to `tune_report.json`: `selection_split` ("validation"),
-        `validation_fraction`, `validation_images`, `train_images` (what the networks trained
-        on), `normal_validation_accuracy` and `normal_accuracy` (test), `floor` (validation),
-        `trials` (one row per finished trial: trial_id, omega, temperature,
-        teacher_validation_accuracy, teacher_accuracy (test), adversarial_kl (test),
-        student_validation_accuracy, student_accuracy (test), feasible, score (validation),
-        best), `best` (the best row) and both configs.
+        On one machine and on the chief, the report written to `tune_report.json`:
+        `selection_split` ("validation"), `validation_fraction`, `validation_images`,
+        `train_images` (what the networks trained on), `normal_validation_accuracy` and
+        `normal_accuracy` (test), `floor` (validation), `trials` (one row per finished trial:
+        trial_id, omega, temperature, teacher_validation_accuracy, teacher_accuracy (test),
+        adversarial_kl (test), student_validation_accuracy, student_accuracy (test), feasible,
+        score (validation), best), `best` (the best row) and both configs. On a worker,
+        `{"worker": <its KERASTUNER_TUNER_ID>, "trials": [the ids of the trials it ran]}`.
     """
+    role = search_cluster.cluster_role()
     if train_config.strategy == "multi_worker":
-        # Every worker would run the oracle and write the trials; keras-tuner distributes
-        # a search its own way (one trial per worker), which this tuner does not set up.
+        # Every worker would run the oracle and write the trials. A search spreads over hosts
+        # with keras-tuner's own distribution instead (module docstring), each process on one.
         raise InputError(
             "strategy=multi_worker trains single runs (tools.train, train_nasty, distill); "
             "a search runs on one host: use strategy=auto or mirrored"
         )
+    if role is not None and not role.is_chief:
+        if overwrite:
+            raise InputError(
+                f"overwrite starts a search again, which only its chief does; worker "
+                f"{role.tuner_id} continues the chief's search. Received: overwrite=True"
+            )
+        return _work(train_config, tune_config, dataset, role)
     # One writer per search: the trials' own run directories lock themselves, the root holds
-    # the report and the oracle's state.
+    # the report and the oracle's state (the chief's, in a distributed search).
     with RunLock(train_config.output_dir):
-        return _search(train_config, tune_config, dataset, overwrite)
+        return _search(train_config, tune_config, dataset, overwrite, role)
 
 
-def _search(train_config, tune_config, dataset, overwrite):
-    root = train_config.output_dir
+def _identity(train_config, tune_config):
+    """What a search's settings are (`tune_config.json`): a rerun and a worker must match it."""
     search_settings = dataclasses.asdict(tune_config)
     search_settings.pop("max_trials")  # a rerun may raise it to add trials
-    identity = json.loads(
+    return json.loads(
         json.dumps(
             {
                 "train": jobs._run_config("tune", train_config),
@@ -372,6 +443,11 @@ def _search(train_config, tune_config, dataset, overwrite):
             }
         )
     )
+
+
+def _search(train_config, tune_config, dataset, overwrite, role=None):
+    root = train_config.output_dir
+    identity = _identity(train_config, tune_config)
     os.makedirs(root, exist_ok=True)
     _check_same_search(root, identity, overwrite)
     on_finished = "overwrite" if overwrite else "reuse"
@@ -382,6 +458,7 @@ def _search(train_config, tune_config, dataset, overwrite):
         dataset, tune_config.validation_fraction, train_config.seed
     )
     if tune_config.adversary is None:
+        # Trained here once, before any worker can get a trial (the chief serves after it).
         normal_config = train_config.replace(output_dir=os.path.join(root, "normal"))
         normal_accuracy = jobs.train(normal_config, dataset, on_finished)["accuracy"]
         adversary = os.path.join(normal_config.output_dir, "model.keras")
@@ -401,11 +478,88 @@ def _search(train_config, tune_config, dataset, overwrite):
         on_finished="reuse",
         overwrite=overwrite,
     )
-    tuner.search()
+    # keras-tuner reloads its oracle only when this process's own tuner file exists (named
+    # after KERASTUNER_TUNER_ID): a search continued under another role must reload it too.
+    oracle_file = os.path.join(root, _PROJECT, "oracle.json")
+    if not overwrite and not os.path.exists(tuner._get_tuner_fname()):
+        if os.path.exists(oracle_file):
+            tuner.oracle.reload()
+    if role is None:
+        tuner.search()
+    else:
+        tuner.save()
+        search_cluster.serve_oracle(
+            tuner.oracle,
+            role,
+            on_serving=lambda: print(
+                f"chief: serving the oracle at {role.address} for {tune_config.max_trials} "
+                f"trials; start the workers with {search_cluster.TUNER_ID_ENV}=<name> "
+                f"{search_cluster.ORACLE_IP_ENV}={role.ip} "
+                f"{search_cluster.ORACLE_PORT_ENV}={role.port} and these settings",
+                flush=True,
+            ),
+        )
+        # keras-tuner saves its oracle before it lets go of an ended trial: saved once more,
+        # or a rerun would take the last trials for interrupted ones and run them again.
+        tuner.save()
     report = _report(tuner, normal_validation_accuracy, normal_accuracy, identity)
     atomic_write_json(os.path.join(root, "tune_report.json"), report)
     atomic_write_text(os.path.join(root, "tune_report.md"), format_table(report))
     return report
+
+
+def _work(train_config, tune_config, dataset, role):
+    """A worker of a distributed search: the chief's trials, no lock on the root, no report."""
+    root = train_config.output_dir
+    print(f"worker {role.tuner_id}: waiting for the chief's oracle at {role.address}", flush=True)
+    # The chief serves once its settings are written and the normal teacher is trained.
+    search_cluster.wait_for_chief(role)
+    path = os.path.join(root, "tune_config.json")
+    if not os.path.exists(path):
+        raise InputError(
+            f"output_dir {root} holds no search settings although the chief at {role.address} "
+            "serves: give every worker the chief's `output_dir`, on a filesystem they share"
+        )
+    with open(path) as f:
+        if json.load(f) != _identity(train_config, tune_config):
+            raise InputError(
+                f"output_dir {root} holds the chief's search with other settings than worker "
+                f"{role.tuner_id}'s: start every worker with the chief's settings"
+            )
+    dataset = dataset if dataset is not None else jobs.load_data(train_config)
+    dataset, validation = carve_validation(
+        dataset, tune_config.validation_fraction, train_config.seed
+    )
+    adversary = tune_config.adversary or os.path.join(root, "normal", "model.keras")
+    # The same network on the same seeded carve as the chief's: the same floor.
+    normal_validation_accuracy = validation_accuracy(adversary, validation, dataset)
+    tuner = NastyOmegaTuner(
+        _oracle(tune_config, train_config.seed),
+        train_config,
+        tune_config,
+        adversary,
+        normal_validation_accuracy,
+        dataset,
+        validation,
+        on_finished="reuse",
+        worker_id=role.tuner_id,
+    )
+    import grpc
+
+    try:
+        tuner.search()
+    except grpc.RpcError as error:
+        details = error.details() if hasattr(error, "details") else str(error)
+        details = (details or "").strip().splitlines() or ["no details"]
+        raise InputError(
+            f"worker {role.tuner_id} lost the chief's oracle at {role.address}: {details[0]}"
+        ) from None
+    if tuner.trials_failed:
+        raise InputError(
+            f"worker {role.tuner_id}: trial {tuner.trials_failed[0]} failed (traceback above); "
+            "the chief stopped the search"
+        )
+    return {"worker": role.tuner_id, "trials": list(tuner.trials_run)}
 
 
 def _diverged_row(trial_id, root, normal_validation_accuracy, budget):

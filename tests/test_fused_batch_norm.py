@@ -1,4 +1,5 @@
-"""FusedBatchNormalization computes what Keras' BatchNormalization does, on either backend."""
+"""FusedBatchNormalization computes what Keras' BatchNormalization does, on either backend,
+except its moving variance, which averages the unbiased batch variance as PyTorch's does."""
 
 import keras
 import numpy as np
@@ -74,23 +75,80 @@ def test_matches_keras_batch_normalization(center, scale):
     names = ["training output", "inference output", "moving mean", "moving variance"]
     names += ["grad input"] + ["grad gamma"] * scale + ["grad beta"] * center
     assert len(results[1]) == len(names)
+    # PyTorch's update: running_var = 0.9 * 1 + 0.1 * unbiased batch variance (n = 8*5*5).
+    pytorch_variance = 0.9 + 0.1 * images.reshape(-1, SHAPE[-1]).var(axis=0, ddof=1)
+    np.testing.assert_allclose(results[1][3], pytorch_variance, rtol=1e-5)
+    assert not np.allclose(results[0][3], pytorch_variance, rtol=1e-4)  # Keras': the biased one
     for name, expected, actual in zip(names, *results):
+        if name in ("inference output", "moving variance"):
+            continue  # they read the moving variance, checked above
         scale_of = max(float(np.abs(expected).max()), 1e-6)
         np.testing.assert_allclose(actual / scale_of, expected / scale_of, atol=2e-6, err_msg=name)
     # The update really moved the statistics (momentum 0.9 from zeros/ones).
     assert np.abs(results[1][2]).max() > 0.1
 
 
-def test_other_ranks_fall_back_to_keras():
-    features = np.random.RandomState(0).normal(size=(16, 7)).astype("float32")
+def test_other_ranks_compute_keras_outputs_and_pytorchs_moving_variance():
+    # The plain CNN's BN1d at batch 128: n / (n - 1) = 128 / 127, 0.79% above Keras' update.
+    features = np.random.RandomState(0).normal(1.0, 2.0, size=(128, 7)).astype("float32")
+    keras_layer = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    fused_layer = FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_layer(features, training=True)),
+        ops.convert_to_numpy(keras_layer(features, training=True)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    # By hand, as torch.nn.BatchNorm1d(7, momentum=0.1) updates running_mean / running_var.
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_layer.moving_mean), 0.1 * features.mean(axis=0), rtol=1e-5
+    )
+    batch_variance = features.var(axis=0, ddof=1)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_layer.moving_variance), 0.9 + 0.1 * batch_variance, rtol=1e-5
+    )
+    keras_increment = ops.convert_to_numpy(keras_layer.moving_variance) - 0.9
+    np.testing.assert_allclose(keras_increment, 0.1 * features.var(axis=0), rtol=1e-4)
+    # Inference reads the moving statistics: Keras' layer holding ours computes the same.
+    keras_layer.moving_variance.assign(fused_layer.moving_variance)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_layer(features, training=False)),
+        ops.convert_to_numpy(keras_layer(features, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_inference_is_keras_bit_for_bit(policy):
+    # What a trained network computes is what its plain-Keras release computes.
+    images = _images()
+    rng = np.random.RandomState(2)
+    layers = [
+        FusedBatchNormalization(momentum=0.9, epsilon=1e-5, dtype=policy),
+        keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=policy),
+    ]
+    statistics = [rng.normal(size=SHAPE[-1]), rng.uniform(0.5, 2.0, SHAPE[-1])]
+    for layer in layers:
+        layer.build(SHAPE)
+        _set_affine(layer)
+        layer.moving_mean.assign(statistics[0].astype("float32"))
+        layer.moving_variance.assign(statistics[1].astype("float32"))
+    fused, plain = (ops.convert_to_numpy(layer(images, training=False)) for layer in layers)
+    np.testing.assert_array_equal(fused, plain)
+
+
+def test_masked_calls_keep_keras_update():
+    features = np.random.RandomState(0).normal(size=(2, 4, 3)).astype("float32")
+    mask = np.ones((2, 4), dtype=bool)
     keras_layer, fused_layer = keras.layers.BatchNormalization(), FusedBatchNormalization()
-    for training in (True, False):
-        np.testing.assert_allclose(
-            ops.convert_to_numpy(fused_layer(features, training=training)),
-            ops.convert_to_numpy(keras_layer(features, training=training)),
-            rtol=1e-5,
-            atol=1e-6,
-        )
+    for layer in (keras_layer, fused_layer):
+        layer(features, training=True, mask=mask)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(fused_layer.moving_variance),
+        ops.convert_to_numpy(keras_layer.moving_variance),
+        rtol=1e-6,
+    )
 
 
 def test_output_follows_the_mixed_precision_policy():

@@ -19,7 +19,7 @@ from nasty_tf.training import TrainConfig
 from nasty_tf.training.optimizers import learning_rate_schedule
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TABLES = ("table1_cifar10", "table2_cifar100", "table3_tiny_imagenet")
+TABLES = ("table1_cifar10", "table2_cifar100", "table3_tiny_imagenet", "table5_cifar100")
 
 
 def test_registry_lists_the_paper_protocols():

@@ -5,7 +5,8 @@
 
 Writes the student's `model.keras`, `metrics.json` (student and teacher accuracy on the test
 split of --dataset, which is used for evaluation only) and `inversion_grid.png`. Defaults are
-the authors' CIFAR-10 settings (hours on a GPU); scale a run down with --epochs,
+the authors' CIFAR settings, DAFL's loss weights those of --dataset (CIFAR-100's for cifar100;
+hours on a GPU); scale a run down with --epochs,
 --batch_size, --steps_per_epoch, --latent_dim, --num_images and --inversion_steps.
 """
 

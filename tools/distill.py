@@ -11,6 +11,7 @@ from tools import common
 
 data.define_data_flags()
 model.define_model_flags()
+model.define_init_flag()
 train.define_train_flags("runs/distill")
 kd.define_kd_flags()
 distribute.define_distribute_flags()
@@ -20,7 +21,7 @@ FLAGS = absl_flags.FLAGS
 def main():
     from nasty_tf import training
 
-    config = common.train_config(FLAGS)
+    config = common.train_config(FLAGS, init=FLAGS.init)
     kd_config = training.DistillConfig(FLAGS.teacher, FLAGS.alpha, FLAGS.temperature)
     metrics = training.distill(config, kd_config, on_finished=common.on_finished(FLAGS))
     print(

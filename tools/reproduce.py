@@ -5,6 +5,7 @@
     python -m tools.reproduce --sweep_alpha=0.1,0.5,0.9 --sweep_train_fraction=0.3,0.6
     python -m tools.reproduce --sweep_omega=0.06,0.12,0.2 --adversary_archs=cnn,preresnet20
     python -m tools.reproduce --datafree=dafl,deepinversion
+    python -m tools.reproduce --nasty_init_from_normal --omega_warmup_epochs=2
     python -m tools.reproduce --protocol=table1_cifar10 --dataset=image_folder \
         --data_dir=../shared/data/cifar10-jpeg.tar.gz --epochs_scale=0.01 --train_fraction=0.1
 
@@ -63,6 +64,8 @@ def settings_from_flags(protocol):
             "seed",
             "omega",
             "temperature",
+            "nasty_init_from_normal",
+            "omega_warmup_epochs",
             "alpha",
             "kd_temperature",
             "verbose",
@@ -72,6 +75,7 @@ def settings_from_flags(protocol):
             "weight_decay_mode",
             "strategy",
             "precision",
+            "init",
         )
         if getattr(FLAGS, key) is not None
     }

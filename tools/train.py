@@ -10,6 +10,7 @@ from tools import common
 
 data.define_data_flags()
 model.define_model_flags()
+model.define_init_flag()
 train.define_train_flags("runs/train")
 distribute.define_distribute_flags()
 FLAGS = absl_flags.FLAGS
@@ -18,7 +19,7 @@ FLAGS = absl_flags.FLAGS
 def main():
     from nasty_tf import training
 
-    config = common.train_config(FLAGS)
+    config = common.train_config(FLAGS, init=FLAGS.init)
     metrics = training.train(config, on_finished=common.on_finished(FLAGS))
     print(
         f"normal {config.arch}: test accuracy {metrics['accuracy']:.2f}% -> {config.output_dir}/model.keras"

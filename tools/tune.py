@@ -5,6 +5,14 @@ all trials.
 
     python -m tools.tune --epochs=15 --omega_min=0.02 --omega_max=0.3 --max_trials=8 \
         --accuracy_budget=1 --output_dir=runs/tune
+
+Distributed (keras-tuner's own mode): the same command in every process, --output_dir on a
+shared filesystem; the chief serves the oracle and writes the report, the workers run trials.
+
+    KERASTUNER_TUNER_ID=chief KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \
+        python -m tools.tune ...
+    KERASTUNER_TUNER_ID=tuner0 KERASTUNER_ORACLE_IP=10.0.0.1 KERASTUNER_ORACLE_PORT=8000 \
+        python -m tools.tune ...
 """
 
 from absl import flags as absl_flags
@@ -39,6 +47,11 @@ def main():
         validation_fraction=FLAGS.validation_fraction,
     )
     report = tuning.tune(config, tune_config, overwrite=FLAGS.overwrite)
+    if "worker" in report:
+        # A distributed search's worker: the chief reports the search.
+        ran = ", ".join(report["trials"]) or "none"
+        print(f"worker {report['worker']} done: ran trials {ran}")
+        return
     print(tuning.format_table(report), end="")
     best = report["best"]
     if best is not None:

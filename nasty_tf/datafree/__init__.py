@@ -12,7 +12,7 @@ from the teacher itself and trains a student by KD on them:
 `run_datafree(DataFreeConfig(...))` is the job; `tools.datafree` is its binary.
 """
 
-from nasty_tf.datafree.config import METHODS, DataFreeConfig
+from nasty_tf.datafree.config import METHODS, DataFreeConfig, dafl_loss_weights
 from nasty_tf.datafree.dafl import DAFL
 from nasty_tf.datafree.deep_inversion import DeepInversion, batchnorm_input_model, synthesize
 from nasty_tf.datafree.generator import dafl_generator
@@ -27,6 +27,7 @@ __all__ = [
     "DeepInversion",
     "PixelSpace",
     "batchnorm_input_model",
+    "dafl_loss_weights",
     "dafl_generator",
     "run_datafree",
     "save_image_grid",

@@ -1,9 +1,10 @@
 """`DataFreeConfig`: the settings of one data-free KD attack, validated once, stored in metrics.
 
-Defaults are the authors' CIFAR-10 settings (DAFL's README command and `DAFL_train.py`;
+Defaults are the authors' CIFAR settings (DAFL's README commands and `DAFL_train.py`;
 DeepInversion's `deepinversion_cifar10.py` "paper parameters"); every one can be scaled down
-for short runs. Fields left `None` take the method's own default (`METHOD_DEFAULTS`), resolved
-when the config is made, so `metrics.json` always records the values that ran.
+for short runs. Fields left `None` take the method's own default (`METHOD_DEFAULTS`) or the
+dataset's (`dafl_loss_weights`), resolved when the config is made, so `metrics.json` always
+records the values that ran.
 """
 
 import dataclasses
@@ -20,6 +21,28 @@ METHOD_DEFAULTS = {
     "dafl": {"epochs": 2000, "batch_size": 1024},
     "deepinversion": {"epochs": 200, "batch_size": 256},
 }
+
+# DAFL's loss weights (oh, a, ie) in the authors' README commands: CIFAR-10 and CIFAR-100.
+DAFL_CIFAR10_WEIGHTS = {"one_hot_weight": 0.05, "activation_weight": 0.01, "entropy_weight": 5.0}
+DAFL_CIFAR100_WEIGHTS = {"one_hot_weight": 0.5, "activation_weight": 0.1, "entropy_weight": 20.0}
+# Datasets of 100 classes and more; the others (10 classes, or an image folder) take CIFAR-10's.
+_MANY_CLASS_DATASETS = ("cifar100", "tiny_imagenet")
+
+
+def dafl_loss_weights(dataset):
+    """DAFL's default loss weights for `dataset`: `{one_hot_weight, activation_weight,
+    entropy_weight}`.
+
+    CIFAR-100: the authors' 0.5, 0.1, 20. Tiny-ImageNet (200 classes; the authors give no
+    setting): CIFAR-100's, the published setting nearest in number of classes (our choice).
+    Every other dataset (CIFAR-10, digits, an image folder): CIFAR-10's 0.05, 0.01, 5.
+
+    Example:
+        >>> dafl_loss_weights("cifar100")["entropy_weight"]
+        20.0
+    """
+    weights = DAFL_CIFAR100_WEIGHTS if dataset in _MANY_CLASS_DATASETS else DAFL_CIFAR10_WEIGHTS
+    return dict(weights)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,13 +68,15 @@ class DataFreeConfig:
         alpha: DeepInversion's KD weight against CE to the synthesis targets (1: pure KD).
         latent_dim, steps_per_epoch, generator_learning_rate: DAFL (authors 1000, 120, 0.02
             with Adam).
-        one_hot_weight, activation_weight, entropy_weight: DAFL's oh, a, ie (0.05, 0.01, 5).
+        one_hot_weight, activation_weight, entropy_weight: DAFL's oh, a, ie. None: the
+            dataset's (`dafl_loss_weights`: CIFAR-10 0.05, 0.01, 5; CIFAR-100 0.5, 0.1, 20).
         num_images: DeepInversion: images to synthesise (default 50,000, CIFAR-10's
             training-set size; our choice).
         inversion_steps, inversion_learning_rate: DeepInversion: Adam steps per batch and
             rate (authors 2000, 0.05; 0.1 in their "better quality" setting).
         bn_weight, tv_weight, l2_weight: DeepInversion's loss weights (10, 2.5e-5, 0).
-        jitter, flip: DeepInversion's random roll (pixels, authors 2) and flips.
+        jitter, flip: DeepInversion's random roll (pixels, authors 2) and random horizontal
+            flips (off: the authors' CIFAR script only rolls; their ImageNet code flips).
         grid_rows: images per class in `inversion_grid.png`.
         output_dir, verbose: where it writes and how loudly (Keras verbosity).
     """
@@ -72,9 +97,9 @@ class DataFreeConfig:
     latent_dim: int = 1000
     steps_per_epoch: int = 120
     generator_learning_rate: float = 0.02
-    one_hot_weight: float = 0.05
-    activation_weight: float = 0.01
-    entropy_weight: float = 5.0
+    one_hot_weight: float | None = None
+    activation_weight: float | None = None
+    entropy_weight: float | None = None
     num_images: int = 50000
     inversion_steps: int = 2000
     inversion_learning_rate: float = 0.05
@@ -82,7 +107,7 @@ class DataFreeConfig:
     tv_weight: float = 2.5e-5
     l2_weight: float = 0.0
     jitter: int = 2
-    flip: bool = True
+    flip: bool = False
     grid_rows: int = 8
     output_dir: str = "runs/datafree"
     verbose: int = 2
@@ -92,7 +117,8 @@ class DataFreeConfig:
             raise InputError(
                 f"method must be one of {', '.join(METHODS)}. Received: method={self.method!r}"
             )
-        for name, value in METHOD_DEFAULTS[self.method].items():
+        defaults = {**METHOD_DEFAULTS[self.method], **dafl_loss_weights(self.dataset)}
+        for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         for name in (

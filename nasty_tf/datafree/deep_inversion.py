@@ -3,8 +3,9 @@
 Per batch, as in the authors' `deepinversion_cifar10.py`: start from `randn` images in the
 teacher's normalised input space (see `pixel_space`), then for `steps` Adam steps:
 
-1. jitter: roll the batch by random offsets in [-jitter, jitter] pixels (both axes), and
-   flip it horizontally with probability 1/2 (their ImageNet code; the CIFAR code only rolls);
+1. jitter: roll the batch by random offsets in [-jitter, jitter] pixels (both axes), as their
+   CIFAR code does; with `flip=True` also flip it horizontally with probability 1/2 (their
+   ImageNet code);
 2. teacher forward in inference mode, reading the input of every BatchNormalization layer;
 3. loss = CE(logits, targets) + bn_weight * R_feature + tv_weight * TV + l2_weight * ||x||_2
    (`nasty_tf.datafree.losses`), the priors on the jittered batch as in their code.
@@ -68,7 +69,8 @@ class DeepInversion(keras.Model):
         tv_weight: weight of the total-variation prior (the authors: 2.5e-5 to 1e-3).
         l2_weight: weight of the L2 prior (the authors' CIFAR runs: 0).
         jitter: largest roll, in pixels (the authors: 2).
-        flip: random horizontal flips of the batch.
+        flip: random horizontal flips of the batch (default off: the authors' CIFAR script
+            only rolls).
         seed: seeds the noise and the jitter.
 
     Example:
@@ -88,7 +90,7 @@ class DeepInversion(keras.Model):
         tv_weight=2.5e-5,
         l2_weight=0.0,
         jitter=2,
-        flip=True,
+        flip=False,
         seed=0,
         **kwargs,
     ):

@@ -35,7 +35,7 @@ from nasty_tf.training import input_pipeline
 from nasty_tf.training.callbacks import TrainingBackup, run_callbacks
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.evaluation import accuracy_percent, predict_logits
-from nasty_tf.training.optimizers import ReferenceSGD
+from nasty_tf.training.optimizers import ReferenceAdam, ReferenceSGD
 from nasty_tf.training.run_directory import RunDirectory, kill_point
 
 GRID_FILE = "inversion_grid.png"
@@ -60,6 +60,16 @@ def check_backend(method):
 def _run_config(config):
     # The teacher's path for readers; runs are matched on its SHA-256 (`same_run`).
     return {"kind": "datafree", **config.identity(), "teacher": config.teacher}
+
+
+def generator_optimizer(config):
+    """DAFL's generator optimizer: PyTorch's Adam (epsilon 1e-8) at `generator_learning_rate`."""
+    return ReferenceAdam(config.generator_learning_rate)
+
+
+def inversion_optimizer(config):
+    """DeepInversion's image optimizer: PyTorch's Adam (epsilon 1e-8), `inversion_learning_rate`."""
+    return ReferenceAdam(config.inversion_learning_rate)
 
 
 def _student_optimizer(config, total_steps):
@@ -118,7 +128,7 @@ def _run_dafl(config, teacher, student, dataset, space, run_dir):
         seed=config.seed,
     )
     dafl.compile(
-        generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate),
+        generator_optimizer=generator_optimizer(config),
         student_optimizer=_student_optimizer(config, config.epochs * config.steps_per_epoch),
     )
     dafl.build()
@@ -183,7 +193,7 @@ def _run_deepinversion(config, teacher, student, dataset, space, run_dir):
         flip=config.flip,
         seed=config.seed,
     )
-    inversion.compile(optimizer=keras.optimizers.Adam(config.inversion_learning_rate))
+    inversion.compile(optimizer=inversion_optimizer(config))
     started = time.time()
     pixels, targets, synthesis = synthesize(
         inversion,

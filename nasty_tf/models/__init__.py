@@ -28,6 +28,7 @@ from nasty_tf.errors import InputError
 
 # Builders are reached through their modules so `nasty_tf.models.cnn` stays the module.
 from nasty_tf.models import cnn, mobilenetv2, preresnet, resnet, resnext, shufflenetv2
+from nasty_tf.models._common import INITS, check_init
 from nasty_tf.models.channel_shuffle import channel_shuffle, channel_split
 from nasty_tf.models.fused_batch_norm import BATCH_NORM_LAYERS, FusedBatchNormalization
 from nasty_tf.models.legacy_layers import ChannelShuffle, ChannelSplit, PixelNormalization
@@ -64,6 +65,7 @@ def get_model(
     mean=CIFAR10_MEAN,
     std=CIFAR10_STD,
     batch_norm="fused",
+    init="keras",
 ):
     """Builds a fresh, randomly initialised network of a registered architecture.
 
@@ -78,18 +80,25 @@ def get_model(
             (`FusedBatchNormalization`, TensorFlow's fused kernel; Keras' own layer on other
             backends) or "keras" (`keras.layers.BatchNormalization`). Same variables and
             results either way; saved files hold Keras' layer either way (`as_plain_keras`).
+        init: How weights start (`INITS`): "keras" (Keras' defaults: glorot-uniform kernels,
+            zero biases) or "reference" (the reference PyTorch model's: PyTorch's defaults,
+            kaiming-uniform(a=sqrt(5)) kernels and U(+-1/sqrt(fan_in)) biases, except where
+            the reference model re-initialises: normal(0, sqrt(2/fan_out)) convolutions in
+            PreResNet and ResNeXt, kaiming-normal classifier with zero bias in ResNeXt). Either
+            way the initialisers are built-in Keras ones, so saved files load with Keras alone.
 
     Returns:
         A Functional `keras.Model` named `name`.
 
     Raises:
         InputError: For an unknown name, `num_classes < 2`, a malformed `input_shape` or
-            statistics, or an unknown `batch_norm`.
+            statistics, or an unknown `batch_norm` or `init`.
 
     Example:
 
     ```python
     model = get_model("preresnet20", num_classes=100, input_shape=(64, 64, 3))
+    faithful = get_model("resnet18", num_classes=10, init="reference")
     ```
     """
     builder = _REGISTRY.get(name) if isinstance(name, str) else None
@@ -97,7 +106,9 @@ def get_model(
         raise InputError(
             f"Unknown architecture {name!r}. Available: {', '.join(available_models())}"
         )
-    return builder(num_classes, input_shape=input_shape, mean=mean, std=std, batch_norm=batch_norm)
+    return builder(
+        num_classes, input_shape=input_shape, mean=mean, std=std, batch_norm=batch_norm, init=init
+    )
 
 
 __all__ = [
@@ -107,10 +118,12 @@ __all__ = [
     "ChannelShuffle",
     "ChannelSplit",
     "FusedBatchNormalization",
+    "INITS",
     "InputError",
     "PixelNormalization",
     "as_plain_keras",
     "available_models",
+    "check_init",
     "channel_shuffle",
     "channel_split",
     "get_model",

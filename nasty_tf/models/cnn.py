@@ -30,6 +30,7 @@ def cnn(
     std=CIFAR10_STD,
     dropout_rate=DEFAULT_DROPOUT_RATE,
     batch_norm="fused",
+    init="keras",
 ):
     """Builds the plain 3-conv CNN of the paper's CIFAR-10 student experiments.
 
@@ -41,6 +42,8 @@ def cnn(
         dropout_rate: Dropout before the logits, in [0, 1); the reference configs use 0.
         batch_norm: "fused" (`FusedBatchNormalization`, the default: TensorFlow's fused kernel)
             or "keras" (`keras.layers.BatchNormalization`); saved files hold Keras' layer either way.
+        init: "keras" (Keras' default initialisers, the default) or "reference" (the reference
+            model's: PyTorch's defaults for every conv and dense layer; `_common.layer_init`).
 
     Returns:
         A Functional `keras.Model` named `"cnn"` with 128-d `"features"`.
@@ -54,7 +57,8 @@ def cnn(
     model = cnn(num_classes=10)  # 357,514 trainable parameters
     ```
     """
-    input_shape = _common.check_arguments("cnn", num_classes, input_shape, batch_norm)
+    input_shape = _common.check_arguments("cnn", num_classes, input_shape, batch_norm, init)
+    scheme = _common.layer_init(init)
     if input_shape != (32, 32, 3):
         raise InputError(
             "The plain CNN is defined for 32x32 RGB images only: its dense layer expects "
@@ -68,16 +72,16 @@ def cnn(
         raise InputError(f"dropout_rate must be in [0, 1). Received: dropout_rate={dropout_rate!r}")
     inputs, x = _common.network_input(input_shape, mean, std)
     for index, filters in enumerate((32, 64, 128), start=1):
-        x = _common.conv2d(x, filters, 3, f"conv{index}", use_bias=True)
+        x = _common.conv2d(x, filters, 3, f"conv{index}", use_bias=True, init=scheme)
         x = _common.batch_norm(x, f"bn{index}", batch_norm)
         # Pool before ReLU, as the reference does (the two commute; the order is kept for
         # feature taps).
         x = layers.MaxPooling2D(2, name=f"pool{index}")(x)
         x = layers.ReLU(name=f"relu{index}")(x)
     x = layers.Flatten(name="fc_flatten")(x)
-    x = layers.Dense(128, name="fc1")(x)
+    x = _common.dense(x, 128, "fc1", init=scheme)
     x = _common.batch_norm(x, "fc_bn", batch_norm)
     features = layers.ReLU(name="features")(x)
     x = layers.Dropout(dropout_rate, name="fc_dropout")(features)
-    logits = _common.classifier(x, num_classes)
+    logits = _common.classifier(x, num_classes, init=scheme)
     return keras.Model(inputs, logits, name="cnn")

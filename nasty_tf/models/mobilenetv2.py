@@ -36,19 +36,24 @@ def _relu6(x, name):
     return layers.ReLU(max_value=6.0, name=name)(x)
 
 
-def inverted_residual(x, out_channels, strides, expansion, prefix, batch_norm="fused"):
-    """Linear bottleneck: 1x1 expand, 3x3 depthwise, 1x1 linear projection (all with bias)."""
+def inverted_residual(
+    x, out_channels, strides, expansion, prefix, batch_norm="fused", init="keras"
+):
+    """Linear bottleneck: 1x1 expand, 3x3 depthwise, 1x1 linear projection (all with bias).
+
+    `init` is the convolutions' scheme (`_common.LAYER_INITS`).
+    """
     in_channels = x.shape[-1]
     hidden = in_channels * expansion
-    out = _common.conv2d(x, hidden, 1, f"{prefix}_expand_conv", use_bias=True)
+    out = _common.conv2d(x, hidden, 1, f"{prefix}_expand_conv", use_bias=True, init=init)
     out = _common.batch_norm(out, f"{prefix}_expand_bn", batch_norm)
     out = _relu6(out, f"{prefix}_expand_relu")
     out = _common.depthwise_conv2d(
-        out, 3, f"{prefix}_depthwise_conv", strides=strides, use_bias=True
+        out, 3, f"{prefix}_depthwise_conv", strides=strides, use_bias=True, init=init
     )
     out = _common.batch_norm(out, f"{prefix}_depthwise_bn", batch_norm)
     out = _relu6(out, f"{prefix}_depthwise_relu")
-    out = _common.conv2d(out, out_channels, 1, f"{prefix}_project_conv", use_bias=True)
+    out = _common.conv2d(out, out_channels, 1, f"{prefix}_project_conv", use_bias=True, init=init)
     out = _common.batch_norm(out, f"{prefix}_project_bn", batch_norm)
     if strides == 1 and in_channels == out_channels:
         out = layers.Add(name=f"{prefix}_add")([out, x])
@@ -56,7 +61,12 @@ def inverted_residual(x, out_channels, strides, expansion, prefix, batch_norm="f
 
 
 def mobilenetv2(
-    num_classes, input_shape=(32, 32, 3), mean=CIFAR10_MEAN, std=CIFAR10_STD, batch_norm="fused"
+    num_classes,
+    input_shape=(32, 32, 3),
+    mean=CIFAR10_MEAN,
+    std=CIFAR10_STD,
+    batch_norm="fused",
+    init="keras",
 ):
     """MobileNetV2 (width 1.0) for CIFAR-sized inputs: a paper student.
 
@@ -67,6 +77,8 @@ def mobilenetv2(
         std: Per-channel pixel standard deviation in [0, 1] units.
         batch_norm: "fused" (`FusedBatchNormalization`, the default: TensorFlow's fused kernel)
             or "keras" (`keras.layers.BatchNormalization`); saved files hold Keras' layer either way.
+        init: "keras" (Keras' default initialisers, the default) or "reference" (the reference
+            model's: PyTorch's defaults for every conv and dense layer; `_common.layer_init`).
 
     Returns:
         A Functional `keras.Model` named `"mobilenetv2"` with 1280-d `"features"`.
@@ -77,21 +89,22 @@ def mobilenetv2(
     model = mobilenetv2(num_classes=10)  # 2,254,090 trainable parameters
     ```
     """
-    input_shape = _common.check_arguments("mobilenetv2", num_classes, input_shape, batch_norm)
+    input_shape = _common.check_arguments("mobilenetv2", num_classes, input_shape, batch_norm, init)
+    scheme = _common.layer_init(init)
     inputs, x = _common.network_input(input_shape, mean, std)
     # Reference quirk: nn.Conv2d(3, 32, 1, padding=1) grows the image by a zero border.
-    x = _common.conv2d(x, 32, 1, "stem_conv", padding=1, use_bias=True)
+    x = _common.conv2d(x, 32, 1, "stem_conv", padding=1, use_bias=True, init=scheme)
     x = _common.batch_norm(x, "stem_bn", batch_norm)
     x = _relu6(x, "stem_relu")
     for stage, (expansion, channels, blocks, stage_strides) in enumerate(_STAGES, start=1):
         for index in range(blocks):
             strides = stage_strides if index == 0 else 1
             x = inverted_residual(
-                x, channels, strides, expansion, f"stage{stage}_block{index}", batch_norm
+                x, channels, strides, expansion, f"stage{stage}_block{index}", batch_norm, scheme
             )
-    x = _common.conv2d(x, 1280, 1, "head_conv", use_bias=True)
+    x = _common.conv2d(x, 1280, 1, "head_conv", use_bias=True, init=scheme)
     x = _common.batch_norm(x, "head_bn", batch_norm)
     x = _relu6(x, "head_relu")
     features = layers.GlobalAveragePooling2D(name="features")(x)
-    logits = _common.classifier(features, num_classes)
+    logits = _common.classifier(features, num_classes, init=scheme)
     return keras.Model(inputs, logits, name="mobilenetv2")

@@ -12,6 +12,7 @@ from nasty_tf.protocols import (
     table1_cifar10,
     table2_cifar100,
     table3_tiny_imagenet,
+    table5_cifar100,
 )
 
 PROTOCOLS = {
@@ -23,6 +24,7 @@ PROTOCOLS = {
         table1_cifar10,
         table2_cifar100,
         table3_tiny_imagenet,
+        table5_cifar100,
     )
 }
 DEFAULT_PROTOCOL = digits_demo.NAME

@@ -45,6 +45,8 @@ def default_settings():
         alpha=0.9,
         kd_temperature=4.0,
         student_seeds=(0,),
+        # Keras' initialisers until both are measured on this protocol (issue 19).
+        init="keras",
     )
 
 

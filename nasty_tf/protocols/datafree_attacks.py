@@ -4,9 +4,9 @@
 The stealer has only the released teacher file. Its student is the protocol's first student
 architecture (Table 5: a ResNet-34 teacher, `--arch=resnet34`, and a ResNet-18 student,
 `--student_archs=resnet18`); the protocol's dataset serves only to measure it on the test
-split. Each method runs with `nasty_tf.datafree.DataFreeConfig`'s defaults (the authors'
-CIFAR-10 settings) overridden by `settings.datafree_options[method]`, which short protocols
-use to scale the attack down.
+split. Each method runs with `nasty_tf.datafree.DataFreeConfig`'s defaults for the
+protocol's dataset (the authors' CIFAR settings; DAFL's loss weights by dataset) overridden by
+`settings.datafree_options[method]`, which short protocols use to scale the attack down.
 
 Runs are cached like the stealer sweeps: `students/datafree/<key>/`, `key` the short SHA-1
 of the run's config (`battery.run_key`), so a rerun reuses finished attacks.
@@ -35,6 +35,25 @@ def check_methods(methods, options):
     return methods
 
 
+def attack_config(settings, method, teacher_file, student_arch):
+    """The `DataFreeConfig` of one attack of the protocol: the method's defaults for the
+    protocol's dataset (e.g. DAFL's CIFAR-100 loss weights), then
+    `settings.datafree_options[method]`."""
+    from nasty_tf.datafree import DataFreeConfig
+
+    return DataFreeConfig(
+        method=method,
+        teacher=teacher_file,
+        arch=student_arch,
+        dataset=settings.dataset,
+        data_dir=settings.data_dir,
+        data_cache_dir=settings.data_cache_dir,
+        seed=settings.seed,
+        verbose=settings.verbose,
+        **settings.datafree_options.get(method, {}),
+    )
+
+
 def run_datafree_attacks(
     settings, methods, student_arch, teacher_files, dataset, output_dir, on_finished
 ):
@@ -45,22 +64,12 @@ def run_datafree_attacks(
     `inversion_grid.png`, copied to `output_dir` as `inversion_<method>_<teacher>.png`) and
     `settings` (the config that ran, paths left out).
     """
-    from nasty_tf.datafree import DataFreeConfig, run_datafree
+    from nasty_tf.datafree import run_datafree
 
     entries = []
     for method in methods:
         for route in ("normal", "nasty"):
-            config = DataFreeConfig(
-                method=method,
-                teacher=teacher_files[route],
-                arch=student_arch,
-                dataset=settings.dataset,
-                data_dir=settings.data_dir,
-                data_cache_dir=settings.data_cache_dir,
-                seed=settings.seed,
-                verbose=settings.verbose,
-                **settings.datafree_options.get(method, {}),
-            )
+            config = attack_config(settings, method, teacher_files[route], student_arch)
             run_dir = cached_run_dir(
                 os.path.join(output_dir, "students", "datafree"), route, config
             )

@@ -36,6 +36,8 @@ def default_settings():
             "dafl": dict(latent_dim=100, batch_size=64, steps_per_epoch=20, epochs=8),
             "deepinversion": dict(batch_size=50, num_images=200, inversion_steps=200, epochs=30),
         },
+        # Keras' initialisers until both are measured on this protocol (issue 19).
+        init="keras",
     )
 
 

@@ -4,8 +4,15 @@
 Omega sweep: for each omega, a nasty teacher (the protocol's architecture, schedule and
 adversary, only omega changed), then the protocol's first student arch by KD from it, every
 student seed. Adversary ablation (Table 4): for each adversary architecture, a normal network
-of that architecture trained with the teacher's schedule, a nasty teacher (the protocol's
-architecture) trained against it, then every student arch and seed by KD from it.
+of that architecture trained with its own baseline recipe (`adversary_config`: the protocol's
+student stage of that arch, e.g. Table 1's CNN at Adam 1e-3 for 100 epochs without weight
+decay, as the reference's `baseline/cnn/params.json`; else the teacher's schedule), a nasty
+teacher (the protocol's architecture) trained against it, then every student arch and seed by
+KD from it.
+
+Every nasty teacher here takes the protocol's `NastyConfig` with only omega (or the
+adversary) changed, so it follows the protocol's `nasty_init_from_normal` (the protocol's
+normal teacher, of the nasty network's own arch) and `omega_warmup_epochs`.
 
 Every run is cached like the stealer sweeps (`battery.run_key`): teachers under
 `owner/nasty/<key>/` and `owner/adversaries/<key>/`, students under `students/owner/<key>/`.
@@ -18,7 +25,7 @@ import statistics
 
 from nasty_tf.errors import InputError
 from nasty_tf.protocols.battery import cached_run_dir, run_key
-from nasty_tf.training import DistillConfig, NastyConfig, distill, train, train_nasty
+from nasty_tf.training import DistillConfig, distill, train, train_nasty
 
 
 def check_adversary_archs(archs, available):
@@ -30,6 +37,31 @@ def check_adversary_archs(archs, available):
                 f"adversary_archs: unknown architecture {arch!r}. Available: {', '.join(available)}"
             )
     return archs
+
+
+def adversary_config(teacher_config, student_stages, arch):
+    """The `TrainConfig` of the Table 4 adversary of `arch`: its own baseline recipe.
+
+    The reference trains each adversary as that network's baseline (`experiments/CIFAR10/
+    baseline/<arch>/params.json`), which is the recipe the protocol gives the same arch as a
+    student: the student stage of `arch` in `student_stages` when there is one (its
+    optimizer, rate, schedule, weight decay, epochs and batch), else the teacher's schedule.
+    Data, seed and the rest are the teacher's.
+    """
+    config = teacher_config.replace(arch=arch)
+    for stage in student_stages:
+        if stage.arch == arch:
+            return config.replace(
+                epochs=stage.epochs,
+                batch_size=stage.batch_size,
+                optimizer=stage.optimizer,
+                learning_rate=stage.learning_rate,
+                lr_schedule=stage.lr_schedule,
+                lr_milestones=stage.lr_milestones,
+                lr_decay=stage.lr_decay,
+                weight_decay=stage.weight_decay,
+            )
+    return config
 
 
 def _teacher_entry(metrics, run_dir):
@@ -96,8 +128,10 @@ class OwnerAblations:
         return os.path.relpath(path, self.output_dir)
 
     def _adversary(self, arch):
-        """The normal network of `arch`, trained with the teacher's schedule and seed; its file."""
-        config = self.teacher_config.replace(arch=arch)
+        """The normal network of `arch`, trained with its baseline recipe (`adversary_config`)
+        and the teacher's seed; its file and metrics."""
+        stages = [stage for stage, _, _ in self.student_configs]
+        config = adversary_config(self.teacher_config, stages, arch)
         run_dir, policy = self._cached(("owner", "adversaries"), "normal_teacher", config)
         print(f"== adversary ablation: normal {arch} (adversary)", flush=True)
         metrics = train(config.replace(output_dir=run_dir), self.dataset, policy)
@@ -141,9 +175,7 @@ class OwnerAblations:
         entries = []
         for omega in omegas:
             what = f"omega sweep {omega:g}"
-            nasty = NastyConfig(
-                self.nasty_settings.adversary, omega, self.nasty_settings.temperature
-            )
+            nasty = self.nasty_settings.replace(omega=omega)
             teacher_file, teacher = self._nasty_teacher(nasty, what)
             (student,) = self._students(teacher_file, (first_arch,), what)
             entries.append({"value": omega, "teacher": teacher, "student": student})
@@ -164,9 +196,9 @@ class OwnerAblations:
                 teacher = _teacher_entry(metrics, run_dir=None)  # the protocol's own nasty teacher
             else:
                 adversary_file, adversary = self._adversary(arch)
-                nasty = NastyConfig(
-                    adversary_file, self.nasty_settings.omega, self.nasty_settings.temperature
-                )
+                # Only the adversary changes: the nasty network is still the protocol's arch,
+                # so `init_from` (when set) stays the protocol's normal teacher.
+                nasty = self.nasty_settings.replace(adversary=adversary_file)
                 teacher_file, teacher = self._nasty_teacher(nasty, what)
                 teacher["adversary_accuracy"] = adversary["accuracy"]
             entries.append(

@@ -16,6 +16,9 @@ Where the paper's text and the released configs differ, this ships the released 
 - checkpoint: the reference distils from the epoch with the best *test* accuracy; we use
   the last epoch (selecting on the test set flatters every number).
 
+Weights start from the reference's initialisers (`init="reference"`: PyTorch's defaults, and
+the PreResNet and ResNeXt schemes; `--init=keras` for Keras' own; docs/reference_differences.md).
+
 Only the full-length settings reproduce the paper; `--epochs_scale` shortens every stage
 for a smoke run, and short schedules are not nasty at this omega (README).
 """
@@ -57,6 +60,8 @@ def default_settings():
         temperature=4.0,
         alpha=0.9,
         kd_temperature=4.0,
+        # The reference's initialisers (PyTorch's defaults and its models' own schemes).
+        init="reference",
     )
 
 

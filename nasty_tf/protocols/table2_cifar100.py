@@ -13,6 +13,9 @@ CIFAR-100 they agree (omega 0.005, tau 20, the 200-epoch schedule). The remainin
 difference is the reference's checkpoint choice: it distils from the epoch with the best
 *test* accuracy; we use the last epoch (selecting on the test set flatters every number).
 
+Weights start from the reference's initialisers (`init="reference"`: PyTorch's defaults, and
+the PreResNet and ResNeXt schemes; `--init=keras` for Keras' own; docs/reference_differences.md).
+
 Only the full-length settings reproduce the paper; `--epochs_scale` shortens every stage
 for a smoke run, keeping the milestones' fractions (0.3, 0.6, 0.8).
 """
@@ -51,6 +54,8 @@ def default_settings():
         temperature=20.0,
         alpha=0.9,
         kd_temperature=20.0,
+        # The reference's initialisers (PyTorch's defaults and its models' own schemes).
+        init="reference",
     )
 
 

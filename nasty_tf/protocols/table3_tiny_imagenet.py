@@ -15,6 +15,9 @@ ResNet-18 student under the nasty ResNet-18 teacher, only "Teacher Self", which 
 run. As everywhere, the reference distils from the epoch with the best *test* accuracy; we
 use the last epoch.
 
+Weights start from the reference's initialisers (`init="reference"`: PyTorch's defaults, and
+the PreResNet and ResNeXt schemes; `--init=keras` for Keras' own; docs/reference_differences.md).
+
 Only the full-length settings reproduce the paper; `--epochs_scale` shortens every stage.
 """
 
@@ -35,6 +38,8 @@ def default_settings():
         temperature=20.0,
         alpha=0.9,
         kd_temperature=20.0,
+        # The reference's initialisers (PyTorch's defaults and its models' own schemes).
+        init="reference",
     )
 
 

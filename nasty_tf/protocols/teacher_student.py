@@ -99,6 +99,17 @@ class TeacherStudentSettings:
     strategy: str = "auto"
     # Every stage's Keras dtype policy (`nasty_tf.training.precision`); float32 is the reference's.
     precision: str = "float32"
+    # How every network trained here starts (`nasty_tf.models.INITS`): "keras" (Keras'
+    # defaults) or "reference" (the reference PyTorch models' initialisers; the paper
+    # protocols' default, docs/reference_differences.md).
+    init: str = "keras"
+    # The nasty teacher's cost-cutting options (issue 18, "the owner's cost"; every nasty
+    # teacher trained here, owner ablations included, follows them): start it from the normal
+    # teacher's weights (`NastyConfig.init_from` = the normal teacher's model.keras) instead of
+    # a fresh network; ramp omega linearly from 0 over this many epochs
+    # (`NastyConfig.omega_warmup_epochs`, not scaled by `scale_epochs`).
+    nasty_init_from_normal: bool = False
+    omega_warmup_epochs: int = 0
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -165,6 +176,7 @@ def _train_config(settings, stage, output_dir, seed):
         train_fraction=settings.train_fraction,
         precision=settings.precision,
         arch=stage.arch,
+        init=settings.init,
         epochs=stage.epochs,
         batch_size=stage.batch_size,
         optimizer=stage.optimizer,
@@ -253,6 +265,8 @@ def run(name, settings, output_dir, on_finished="reuse"):
         settings, settings.teacher, os.path.join(output_dir, "teacher_normal"), settings.seed
     )
     # Another seed than the adversary's: at identical weights the KL term has zero gradient.
+    # (With `nasty_init_from_normal` the network does start at the adversary's weights, on
+    # purpose; the cross-entropy's gradient moves it off that point, which maximises -KL.)
     nasty_config = teacher_config.replace(
         output_dir=os.path.join(output_dir, "teacher_nasty"), seed=settings.seed + 1
     )
@@ -260,7 +274,13 @@ def run(name, settings, output_dir, on_finished="reuse"):
         "normal": settings.normal_teacher or os.path.join(teacher_config.output_dir, "model.keras"),
         "nasty": settings.nasty_teacher or os.path.join(nasty_config.output_dir, "model.keras"),
     }
-    nasty_settings = NastyConfig(teacher_files["normal"], settings.omega, settings.temperature)
+    nasty_settings = NastyConfig(
+        teacher_files["normal"],
+        settings.omega,
+        settings.temperature,
+        init_from=teacher_files["normal"] if settings.nasty_init_from_normal else None,
+        omega_warmup_epochs=settings.omega_warmup_epochs,
+    )
     kd_settings = {
         route: DistillConfig(teacher_files[route], settings.alpha, settings.kd_temperature)
         for route in ("normal", "nasty")
@@ -303,7 +323,17 @@ def run(name, settings, output_dir, on_finished="reuse"):
         _announce(f"nasty teacher {arch}: given, {settings.nasty_teacher}")
         nasty = _given_nasty_metrics(given["nasty"], settings, dataset, teacher_files["normal"])
     else:
-        _announce(f"nasty teacher {arch} (omega={settings.omega}, tau_A={settings.temperature})")
+        options = "".join(
+            (
+                ", from the normal teacher" if settings.nasty_init_from_normal else "",
+                f", omega warm-up {settings.omega_warmup_epochs} epochs"
+                if settings.omega_warmup_epochs
+                else "",
+            )
+        )
+        _announce(
+            f"nasty teacher {arch} (omega={settings.omega}, tau_A={settings.temperature}{options})"
+        )
         nasty = train_nasty(nasty_config, nasty_settings, dataset, on_finished)
 
     students = []

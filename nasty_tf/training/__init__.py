@@ -6,11 +6,12 @@ from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.config import DistillConfig, NastyConfig, TrainConfig
 from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
 from nasty_tf.training.jobs import distill, evaluate, load_data, train, train_nasty
-from nasty_tf.training.optimizers import ReferenceSGD
+from nasty_tf.training.optimizers import ReferenceAdam, ReferenceSGD
 
 __all__ = [
     "DistillConfig",
     "NastyConfig",
+    "ReferenceAdam",
     "ReferenceSGD",
     "TrainConfig",
     "distill",

@@ -4,6 +4,7 @@ import dataclasses
 
 from nasty_tf.distribute import check_strategy
 from nasty_tf.errors import InputError
+from nasty_tf.models import check_init
 from nasty_tf.training.checkpoints import model_file_sha256
 from nasty_tf.training.precision import check_precision
 
@@ -23,12 +24,16 @@ class TrainConfig:
             (memory-mapped, `nasty_tf.data.decoded_cache`); None decodes into memory.
         train_fraction: stratified fraction of the training split to keep, in (0, 1].
         arch: a name from `nasty_tf.models.available_models()`.
+        init: how the network's weights start (`nasty_tf.models.INITS`): "keras" (Keras'
+            defaults, glorot-uniform kernels and zero biases) or "reference" (the reference
+            PyTorch model's initialisers; `nasty_tf.models.get_model`).
         epochs: number of passes over the training split.
         batch_size: global batch size.
         optimizer: "sgd" (momentum 0.9, PyTorch-style L2 weight decay) or "adam".
         learning_rate: initial learning rate.
         lr_schedule: "constant", "cosine" (to zero), "step" (x0.1 at 50% and 75% of the
-            epochs: the reference's 80/120-of-160 schedule, scaled), "multistep" (times
+            epochs: the reference's 80/120-of-160 schedule, scaled; "multistep" with those
+            milestones, step for step), "multistep" (times
             `lr_decay` at each of `lr_milestones`, PyTorch's `MultiStepLR`), or
             "warmup_cosine" (linear from 0 over the first 10% of the steps, then cosine to
             zero: for short large-batch runs such as `fast_cifar10`).
@@ -57,6 +62,7 @@ class TrainConfig:
     data_cache_dir: str | None = None
     train_fraction: float = 1.0
     arch: str = "cnn"
+    init: str = "keras"
     epochs: int = 10
     batch_size: int = 128
     optimizer: str = "adam"
@@ -106,6 +112,7 @@ class TrainConfig:
         _check_milestones(self)
         check_strategy(self.strategy)
         check_precision(self.precision)
+        check_init(self.init)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -117,13 +124,16 @@ class TrainConfig:
         where it runs (for BatchNorm-free networks exactly, DESIGN.md section 3: a run may
         resume under another strategy; metrics.json records `strategy` and `replicas`). A
         float32 run also leaves out its precision, so that it keeps the identity it had before
-        runs had one and the runs (and protocol caches) made then stay reusable.
+        runs had one and the runs (and protocol caches) made then stay reusable; so does a run
+        with Keras' initialisers (`init="keras"`), for the same reason.
         """
         fields = dataclasses.asdict(self)
         for name in ("output_dir", "verbose", "data_cache_dir", "strategy"):
             fields.pop(name)
         if fields["precision"] == "float32":
             fields.pop("precision")
+        if fields["init"] == "keras":
+            fields.pop("init")
         return fields
 
 
@@ -146,25 +156,75 @@ def _check_milestones(config):
 
 @dataclasses.dataclass(frozen=True)
 class NastyConfig:
-    """Self-undermining settings (eq. 2): the adversary's `.keras` file, omega and tau_A."""
+    """Self-undermining settings (eq. 2): the adversary's `.keras` file, omega and tau_A.
+
+    Attributes:
+        adversary: the trained normal network's `.keras` file (`f_A` of eq. 2).
+        omega: weight of the adversarial KL term, >= 0.
+        temperature: tau_A, > 0.
+        init_from: optional `.keras` file whose weights the nasty network starts from instead
+            of a fresh initialisation: a network of the same architecture and shapes,
+            typically the adversary itself (the owner's normal teacher), so that the nasty
+            run only has to move away from it. Its weights are copied once, before training;
+            a resumed run restores its backup over them. None (the default): a fresh network
+            seeded by the run's seed.
+        omega_warmup_epochs: omega ramps linearly, step by step, from 0 at the first step to
+            `omega` after this many epochs (`NastyTeacher(omega_warmup_steps=...)`), then
+            stays there; 0 (the default): `omega` from the first step.
+    """
 
     adversary: str
     omega: float = 0.04
     temperature: float = 4.0
+    init_from: str | None = None
+    omega_warmup_epochs: int = 0
 
     def __post_init__(self):
         if not self.omega >= 0:
             raise InputError(f"omega must be >= 0. Received: omega={self.omega}")
         if not self.temperature > 0:
             raise InputError(f"temperature must be > 0. Received: temperature={self.temperature}")
+        if not (isinstance(self.omega_warmup_epochs, int) and self.omega_warmup_epochs >= 0):
+            raise InputError(
+                "omega_warmup_epochs must be an integer >= 0. "
+                f"Received: omega_warmup_epochs={self.omega_warmup_epochs!r}"
+            )
+        if self.init_from is not None and not self.init_from:
+            raise InputError(
+                f"init_from must be a .keras file or None. Received: init_from={self.init_from!r}"
+            )
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def settings(self):
+        """The settings metrics.json records beside `identity()`: the files' paths for
+        readers. The options left at their defaults are left out, so that a run without them
+        records (and is matched on) the config it had before they existed."""
+        fields = dataclasses.asdict(self)
+        if self.init_from is None:
+            fields.pop("init_from")
+        if not self.omega_warmup_epochs:
+            fields.pop("omega_warmup_epochs")
+        return fields
 
     def identity(self):
-        """What decides a run against this adversary: its file's contents, not its path."""
-        return {
+        """What decides a run against this adversary: its file's contents, not its path.
+
+        `init_from` counts by its file's contents too (`init_from_sha256`), and
+        `omega_warmup_epochs` when > 0; both are left out when unset, so that the runs and
+        protocol caches made before they existed keep their keys.
+        """
+        fields = {
             "adversary_sha256": model_file_sha256(self.adversary, "adversary"),
             "omega": self.omega,
             "temperature": self.temperature,
         }
+        if self.init_from is not None:
+            fields["init_from_sha256"] = model_file_sha256(self.init_from, "init_from")
+        if self.omega_warmup_epochs:
+            fields["omega_warmup_epochs"] = self.omega_warmup_epochs
+        return fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +240,10 @@ class DistillConfig:
             raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
         if not self.temperature > 0:
             raise InputError(f"temperature must be > 0. Received: temperature={self.temperature}")
+
+    def settings(self):
+        """The settings metrics.json records beside `identity()` (the teacher's path)."""
+        return dataclasses.asdict(self)
 
     def identity(self):
         """What decides a run from this teacher: its file's contents, not its path."""

@@ -4,7 +4,6 @@ Each takes frozen configs (and optionally an already loaded dataset), writes its
 `output_dir` (DESIGN.md section 6) and returns the metrics dict that it saved.
 """
 
-import dataclasses
 import math
 import time
 
@@ -40,15 +39,21 @@ def _run_config(kind, config, partner=None):
     """What metrics.json records as the run's config: its identity and, for a run with a frozen
     partner (`NastyConfig`, `DistillConfig`), the partner's settings: its file's path for readers
     and its SHA-256, which is what runs are matched on (`run_directory.same_run`)."""
-    extra = {**dataclasses.asdict(partner), **partner.identity()} if partner is not None else {}
+    extra = {**partner.settings(), **partner.identity()} if partner is not None else {}
     return {"kind": kind, **config.identity(), **extra}
 
 
 def _new_network(config, dataset):
-    """A freshly initialised network (seeded by `config.seed`) holding the dataset's statistics."""
+    """A freshly initialised network (seeded by `config.seed`, initialisers `config.init`)
+    holding the dataset's statistics."""
     keras.utils.set_random_seed(config.seed)
     return models.get_model(
-        config.arch, dataset.num_classes, dataset.input_shape, mean=dataset.mean, std=dataset.std
+        config.arch,
+        dataset.num_classes,
+        dataset.input_shape,
+        mean=dataset.mean,
+        std=dataset.std,
+        init=config.init,
     )
 
 
@@ -89,10 +94,16 @@ def _augmenter(config, dataset):
     return data_lib.make_augmenter(dataset.augmentation, seed=config.seed)
 
 
+def _steps_per_epoch(config, dataset, strategy):
+    """Optimizer steps in one epoch of `config`'s run (over the shards `_fit` trains on)."""
+    x_train, _ = shard_evenly(strategy, dataset.x_train, dataset.y_train)
+    return math.ceil(len(x_train) / config.batch_size)
+
+
 def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     x_train, y_train = shard_evenly(strategy, dataset.x_train, dataset.y_train)
     validation = shard_evenly(strategy, dataset.x_test, dataset.y_test)
-    steps_per_epoch = math.ceil(len(x_train) / config.batch_size)
+    steps_per_epoch = _steps_per_epoch(config, dataset, strategy)
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
     trainer(dataset.x_train[:1])  # the backup can only be restored into a built model
     if run_dir.writes:
@@ -159,6 +170,7 @@ def _finish(run_dir, network, dataset, config, seconds, strategy, **extra):
         "strategy": config.strategy,
         "replicas": strategy.num_replicas_in_sync,
         "precision": config.precision,
+        "init": config.init,
         **extra,
     }
     run_dir.finish(network, metrics)
@@ -218,14 +230,24 @@ def _train_nasty(config, nasty, dataset, run_dir):
         adversary = precision.match_precision(
             load_network(nasty.adversary, "adversary", dataset), config.precision
         )
-        run_dir.prepare()
+        # Loaded (and checked) before the fresh network is seeded, so that loading it moves no
+        # random state that the run draws from afterwards.
+        initial = _load_initial_network(nasty.init_from, dataset)
         network = _new_network(config, dataset)
+        if initial is not None:
+            # Before `fit`: a resumed run's backup is restored over these weights when `fit`
+            # begins (`TrainingBackup.on_train_begin`), so they never replace restored ones.
+            # Before `prepare`: a file that does not fit is refused before the run starts.
+            _copy_weights(initial, network, nasty.init_from)
+        run_dir.prepare()
         trainer = NastyTeacher(
             network,
             adversary,
             nasty.omega,
             nasty.temperature,
             augmenter=_augmenter(config, dataset),
+            omega_warmup_steps=nasty.omega_warmup_epochs
+            * _steps_per_epoch(config, dataset, strategy),
         )
         seconds = _fit(
             trainer, dataset, config, run_dir, "lower `omega` or `learning_rate`", strategy
@@ -242,6 +264,36 @@ def _train_nasty(config, nasty, dataset, run_dir):
             adversary_accuracy=accuracy_percent(adversary_logits, dataset.y_test),
             adversarial_kl=adversarial_kl(nasty_logits, adversary_logits, nasty.temperature),
         )
+
+
+def _load_initial_network(path, dataset):
+    """The network of `NastyConfig.init_from` (None when unset), checked against `dataset`."""
+    if path is None:
+        return None
+    try:
+        return load_network(path, "init_from", dataset)
+    except InputError as error:
+        raise InputError(f"{error}. Received: init_from={path!r}") from None
+
+
+def _copy_weights(source, network, path):
+    """Copies every weight of `source` into `network`; refuses a network of another shape."""
+    theirs = [tuple(w.shape) for w in source.weights]
+    ours = [tuple(w.shape) for w in network.weights]
+    if theirs != ours:
+        differs = next(
+            (
+                f"weight {i} has shape {a}, the network's {b}"
+                for i, (a, b) in enumerate(zip(theirs, ours))
+                if a != b
+            ),
+            f"{len(theirs)} weights, the network {len(ours)}",
+        )
+        raise InputError(
+            f"init_from: {path!r} does not hold a network of the architecture being trained "
+            f"({network.name}: the file's {differs}). Received: init_from={path!r}"
+        )
+    network.set_weights(source.get_weights())
 
 
 def distill(config, kd, dataset=None, on_finished="error"):
