@@ -80,6 +80,17 @@ def invoking_command(argv=None):
     return " ".join([head, *(shlex.quote(arg) for arg in argv[1:])])
 
 
+def provenance():
+    """Where and how a report was made: `date` (UTC, ISO), `machine`, Keras `backend`, and the
+    `command` that made it (`invoking_command`). Every written report carries these."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "backend": keras.backend.backend(),
+        "command": invoking_command(),
+    }
+
+
 def build_report(
     protocol,
     settings,
@@ -103,10 +114,7 @@ def build_report(
     """
     return {
         "protocol": protocol,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
-        "backend": keras.backend.backend(),
-        "command": invoking_command(),
+        **provenance(),
         "seconds": round(seconds, 1),
         "settings": settings,
         "teachers": {

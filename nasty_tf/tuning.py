@@ -61,6 +61,7 @@ import traceback
 
 import keras_tuner
 
+from nasty_tf import report as report_lib
 from nasty_tf import search_cluster
 from nasty_tf.atomic_io import atomic_write_json, atomic_write_text
 from nasty_tf.data.validation import carve_validation, check_validation_fraction
@@ -625,6 +626,7 @@ def _report(tuner, normal_validation_accuracy, normal_accuracy, identity):
     if best is not None:
         best["best"] = True
     return {
+        **report_lib.provenance(),
         "selection_split": SELECTION_SPLIT,
         "validation_fraction": tune_config.validation_fraction,
         "validation_seed": tuner.train_config.seed,
@@ -651,6 +653,10 @@ def format_table(report):
         f"# Omega search: normal teacher {report['normal_validation_accuracy']:.2f}% validation "
         f"({report['normal_accuracy']:.2f}% test), budget {report['accuracy_budget']:g} points "
         f"(floor {report['floor']:.2f}% validation)",
+        "",
+        f"{report.get('date', 'date not recorded')}, {report.get('machine', 'machine not recorded')}, "
+        f"Keras backend {report.get('backend', 'not recorded')}, "
+        f"command `{report.get('command') or 'not recorded'}`.",
         "",
         f"Chosen on the validation split: {report['validation_images']} images, "
         f"{report['validation_fraction']:g} of each class of the training split (seed "

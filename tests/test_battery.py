@@ -160,6 +160,7 @@ def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp
 def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(tmp_path):
     settings = tiny_settings(
         teacher=Stage("cnn", 1, batch_size=64),
+        omega=0.12,
         sweeps={"omega": (0.12, 0.3)},
         adversary_archs=("cnn", "preresnet20"),
     )

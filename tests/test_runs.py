@@ -6,9 +6,10 @@ Real subprocesses are killed at deterministic points through the test hook
 `NASTY_TF_KILL_AT` (`run_directory.kill_point`): before a given batch (mid-epoch), between an
 epoch's weights and its backup commit (mid-save), between the two final writes. The job
 subprocesses run this file as a script (`python tests/test_runs.py '<job as JSON>'`), so that
-they and the in-process reference runs share one config. The exact resumes of train, distill
-and DeepInversion run on both backends; DAFL on TensorFlow only (its two-player step;
-`run_datafree` refuses it elsewhere); the file and lock handling in the default pass only.
+they and the in-process reference runs share one config. The exact resumes of distill and
+DeepInversion (the same backup as every Keras `fit` job) run on both backends; DAFL on
+TensorFlow only (its two-player step; `run_datafree` refuses it elsewhere); the binary, the
+file and the lock handling in the default pass only.
 """
 
 import dataclasses
@@ -159,6 +160,7 @@ def reference(tmp_path_factory):
     }
 
 
+@pytest.mark.single_pass  # the binary's path; distill and DeepInversion resume under JAX below
 def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_run(
     reference, tmp_path
 ):
@@ -184,7 +186,7 @@ def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_ru
     assert_same_run(reference["normal"].output_dir, out)
 
 
-@pytest.mark.single_pass  # train's mid-save, checked on both backends, with another wrapper
+@pytest.mark.single_pass  # a kill mid-save: the backup's file handling, the same on every backend
 def test_train_nasty_killed_mid_save_resumes_exactly_as_a_protocol_stage(reference, tmp_path):
     # A protocol stage is this job call with on_finished="reuse" (protocols/teacher_student.py).
     config, nasty = reference["nasty"]

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 
@@ -132,7 +133,12 @@ def test_the_report_records_the_validation_selection(search):
         assert json.load(open(root / path / "metrics.json"))["train_images"] == len(
             train_part.y_train
         )
-    assert "validation split" in (root / "tune_report.md").read_text()
+    markdown = (root / "tune_report.md").read_text()
+    assert "validation split" in markdown
+    # Where and how it was made, as every report says.
+    assert report["backend"] == keras.backend.backend() and "CPUs" in report["machine"]
+    assert report["date"].startswith("20") and report["date"] in markdown
+    assert report["command"] and f"command `{report['command']}`" in markdown
 
 
 def test_the_objective_is_the_validation_accuracy_measured_independently(search):
