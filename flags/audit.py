@@ -29,7 +29,9 @@ def define_audit_flags():
         "stealers",
         None,
         "Stealers to run (comma-separated): hard_label, high_temperature, kd, skeptical, "
-        "standardized, topk; default all of them. The scratch and label_smoothing baselines "
+        "standardized, topk, and the data-free dafl, deepinversion; default all but the "
+        "data-free ones (a few minutes each on 2 cores), which attack the network file itself "
+        "and need --model (dafl: TensorFlow backend). The scratch and label_smoothing baselines "
         "always run.",
     )
     flags.DEFINE_string(

@@ -1,7 +1,8 @@
 """The audit (issue 20, item 3): a release attacked through what it serves, as a scorecard.
 
 Tiny settings: a digits slice (the audit's `load_dataset` is patched to slice it), a CNN
-teacher trained for two epochs here, students of one epoch, two stealers.
+teacher trained for two epochs here, students of one epoch, two stealers; the data-free
+stealer at its smallest DeepInversion settings.
 """
 
 import dataclasses
@@ -13,11 +14,12 @@ import numpy as np
 import pytest
 
 import nasty_tf.data
-from binaries import assert_one_line_error, run_tool
-from nasty_tf import audit as audit_module
+from binaries import assert_one_line_error, run_tool_cases
 from nasty_tf import models
 from nasty_tf.audit import AuditConfig, audit
+from nasty_tf.audit import runs as audit_runs
 from nasty_tf.errors import InputError
+from nasty_tf.training.run_directory import RunLock
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -143,7 +145,7 @@ def test_a_rerun_reuses_every_run_and_a_changed_config_is_refused(keras_audit, m
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(audit_module, "steal", no_training)
+    monkeypatch.setattr(audit_runs, "steal", no_training)
     again = audit(config)
     assert all(run["reused"] for run in again["runs"])
     assert again["stealers"] == scorecard["stealers"]
@@ -174,10 +176,21 @@ def test_bad_configs_name_the_argument(tmp_path):
     for fields, message in (
         (
             {"model": model, "stealers": ("x",)},
-            r"stealers must be distinct names from hard_label, high_temperature, kd, skeptical, "
-            r"standardized, topk. Received: stealers=\['x'\]",
+            r"stealers must be distinct names from dafl, deepinversion, hard_label, "
+            r"high_temperature, kd, skeptical, standardized, topk. Received: stealers=\['x'\]",
         ),
-        ({"model": model, "stealers": ("kd", "dafl")}, "data-free dafl are not"),
+        (
+            {"model": model, "stealers": ("kd",), "stealer_params": {"topk": {"k": 2}}},
+            r"stealer_params must map stealers that run",
+        ),
+        (
+            {
+                "model": model,
+                "stealers": ("deepinversion",),
+                "stealer_params": {"deepinversion": {"epochs": 0}},
+            },
+            r"stealer_params\['deepinversion'\]: epochs must be >= 1. Received: epochs=0",
+        ),
         ({}, "Exactly one of model and saved_model must be given"),
         (
             {"saved_model": str(tmp_path), "release": "stingy"},
@@ -207,11 +220,154 @@ def test_a_saved_model_needs_the_tensorflow_backend(tmp_path, monkeypatch):
         audit(AuditConfig(output_dir=str(tmp_path / "audit"), saved_model=str(tmp_path / "export")))
 
 
+def _fake_saved_model(directory):
+    directory.mkdir()
+    (directory / "saved_model.pb").write_bytes(b"")  # never loaded: refused before
+    return str(directory)
+
+
 def test_the_binary_reports_bad_input_in_one_line(tmp_path):
-    result = run_tool(
+    export = _fake_saved_model(tmp_path / "export")
+    unknown, data_free = run_tool_cases(
         "audit",
-        f"--model={tmp_path / 'release.keras'}",
-        "--stealers=kd,x",
-        f"--output_dir={tmp_path / 'audit'}",
+        [
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                "--stealers=kd,x",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
+            [
+                f"--saved_model={export}",
+                "--stealers=kd,dafl",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
+        ],
     )
-    assert_one_line_error(result, "--stealers must be distinct names", "--stealers=['kd', 'x']")
+    assert_one_line_error(unknown, "--stealers must be distinct names", "--stealers=['kd', 'x']")
+    assert_one_line_error(
+        data_free,
+        "--stealers: dafl needs the released network's file (--model)",
+        f"--saved_model='{export}'",
+    )
+    assert not os.path.exists(tmp_path / "audit")
+
+
+def test_data_free_stealers_are_refused_for_a_saved_model_up_front(tmp_path, monkeypatch):
+    export = _fake_saved_model(tmp_path / "export")
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the release was loaded before the stealers were checked")
+
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", no_loading)
+    with pytest.raises(
+        InputError,
+        match=r"^stealers: dafl, deepinversion need the released network's file \(`model`\); a "
+        r"saved_model serves only its outputs.*Received: saved_model=.*stealers=\['kd', 'dafl', "
+        r"'deepinversion'\]",
+    ):
+        audit(
+            AuditConfig(
+                output_dir=str(tmp_path / "audit"),
+                saved_model=export,
+                stealers=("kd", "dafl", "deepinversion"),
+            )
+        )
+    assert not os.path.exists(tmp_path / "audit")
+
+
+def test_dafl_needs_the_tensorflow_backend_up_front(tmp_path, monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    with pytest.raises(InputError, match="^stealers: dafl needs the TensorFlow backend"):
+        audit(
+            AuditConfig(
+                output_dir=str(tmp_path / "audit"),
+                model=str(tmp_path / "release.keras"),
+                stealers=("dafl",),
+            )
+        )
+    assert not os.path.exists(tmp_path / "audit")
+
+
+def test_the_default_stealers_leave_the_data_free_ones_out():
+    from nasty_tf.audit import DATA_FREE_STEALERS, auditable_stealers, default_stealers
+
+    assert DATA_FREE_STEALERS == ("dafl", "deepinversion")
+    assert set(default_stealers()) == set(auditable_stealers()) - set(DATA_FREE_STEALERS)
+    assert default_stealers() == [
+        "hard_label",
+        "high_temperature",
+        "kd",
+        "skeptical",
+        "standardized",
+        "topk",
+    ]
+
+
+def test_a_second_audit_on_a_held_output_dir_is_refused_and_touches_nothing(tmp_path, monkeypatch):
+    out = tmp_path / "audit"
+    (out / "runs" / "kd_seed0").mkdir(parents=True)
+    (out / "runs" / "kd_seed0" / "result.json").write_text("{}")
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a refused audit loaded its data")
+
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", no_loading)
+    config = AuditConfig(output_dir=str(out), model=str(tmp_path / "release.keras"))
+    with RunLock(str(out)):  # another audit, in this process: flock is per open file
+        before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+        with pytest.raises(
+            InputError, match=f"output_dir {out} is locked by process {os.getpid()}"
+        ):
+            audit(config)
+        assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    assert sorted(p.name for p in out.iterdir()) == ["runs"]  # released with the holder
+
+
+# The smallest DeepInversion (tests/test_runs.py's `tiny_datafree`, tests/test_battery.py).
+TINY_DEEPINVERSION = {"batch_size": 10, "num_images": 20, "inversion_steps": 3, "epochs": 1}
+
+
+@TRAINS
+def test_a_data_free_stealer_is_a_scorecard_row_and_its_run_is_cached(
+    networks, tmp_path, monkeypatch
+):
+    config = AuditConfig(
+        output_dir=str(tmp_path / "audit"),
+        model=networks["teacher"],
+        release="stingy",  # bypassed: the data-free stealer attacks the network file
+        stealers=("deepinversion",),
+        stealer_params={"deepinversion": TINY_DEEPINVERSION},
+        epochs=1,
+        batch_size=64,
+    )
+    scorecard = audit(config)
+    (row,) = scorecard["stealers"]
+    smoothing = scorecard["baselines"]["label_smoothing"]
+    assert row["name"] == "deepinversion" and row["kind"] == "datafree"
+    assert row["vs_scratch"] == pytest.approx(row["accuracy"] - scorecard["baselines"]["scratch"])
+    assert row["vs_label_smoothing"] == pytest.approx(row["accuracy"] - smoothing)
+    assert row["vs_reference"] is None and row["protected"] is (row["accuracy"] <= smoothing)
+    run_dir = tmp_path / "audit" / "runs" / "deepinversion_seed0"
+    metrics = json.loads((run_dir / "metrics.json").read_text())  # a run_datafree job
+    assert metrics["method"] == "deepinversion" and metrics["images_synthesized"] == 20
+    assert metrics["config"]["inversion_steps"] == 3 and metrics["config"]["arch"] == "cnn"
+    assert row["accuracy"] == metrics["accuracy"]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["config"]["release"] == {
+        "kind": "keras",
+        "sha256": metrics["config"]["teacher_sha256"],
+    }
+    assert "epochs" not in result["config"]  # the audit's student schedule is not its own
+    assert scorecard["settings"]["datafree"]["deepinversion"]["num_images"] == 20
+    table = (tmp_path / "audit" / "scorecard.md").read_text()
+    assert "| deepinversion (data-free) |" in table and "attack the network file" in table
+
+    def no_attack(*args, **kwargs):
+        raise AssertionError("a finished data-free run was attacked again")
+
+    monkeypatch.setattr(audit_runs, "run_datafree", no_attack)
+    monkeypatch.setattr(audit_runs, "steal", no_attack)
+    # Served plain now: the data-free run is keyed on the network file alone, and reused.
+    again = audit(dataclasses.replace(config, release=None))
+    assert [run["reused"] for run in again["runs"]] == [True, True, True]
+    assert again["stealers"][0]["accuracy"] == row["accuracy"]

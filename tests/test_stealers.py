@@ -67,6 +67,8 @@ class _Exploding(keras.layers.Layer):
 def test_the_registry_names_every_stealer_and_checks_parameters_first():
     assert stealers.available_stealers() == sorted(
         [
+            "dafl",
+            "deepinversion",
             "hard_label",
             "high_temperature",
             "kd",
@@ -94,6 +96,11 @@ def test_the_registry_names_every_stealer_and_checks_parameters_first():
         ("skeptical", {"kd_delay": -2}, "kd_delay must be an integer >= -1"),
         ("skeptical", {"loc": -1}, "loc must be an integer >= 0"),
         ("label_smoothing", {"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+        ("dafl", {"num_images": 10}, "Unknown parameter.*num_images for DAFLStealer"),
+        ("dafl", {"latent_dim": 0}, "latent_dim must be >= 1. Received: latent_dim=0"),
+        ("deepinversion", {"epochs": "3"}, "epochs must be an integer. Received: epochs='3'"),
+        ("deepinversion", {"alpha": 2.0}, r"alpha must be in \[0, 1\]. Received: alpha=2.0"),
+        ("deepinversion", {"flip": 1}, "flip must be True or False. Received: flip=1"),
     ):
         with pytest.raises(InputError, match=message):
             stealers.get_stealer(name, **params)
@@ -247,7 +254,46 @@ def test_stealer_wrappers_round_trip_their_config(digits, stingy_release):
             assert revived.get_config()[key] == wrapper.get_config()[key]
 
 
-@pytest.mark.parametrize("name", stealers.available_stealers())
+def test_the_data_free_stealers_make_datafree_configs_and_never_wrap_a_student(digits):
+    assert stealers.available_stealers("datafree") == ["dafl", "deepinversion"]
+    assert "dafl" not in stealers.available_stealers("served")
+    dafl = stealers.get_stealer("dafl")
+    assert dafl.kind == "datafree" and dafl.needs_teacher
+    # The digits demo's scale (nasty_tf/protocols/digits_demo.py `datafree_options`).
+    assert dafl.params == {
+        "epochs": 8,
+        "batch_size": 64,
+        "student_learning_rate": 0.1,
+        "student_weight_decay": 5e-4,
+        "temperature": 1.0,
+        "latent_dim": 100,
+        "steps_per_epoch": 20,
+        "generator_learning_rate": 0.02,
+        "one_hot_weight": None,
+        "activation_weight": None,
+        "entropy_weight": None,
+    }
+    inversion = stealers.get_stealer("deepinversion", num_images=20)
+    config = inversion.datafree_config(
+        "release.keras", arch="cnn", dataset="digits", seed=3, output_dir="out"
+    )
+    assert (config.method, config.teacher, config.seed, config.output_dir) == (
+        "deepinversion",
+        "release.keras",
+        3,
+        "out",
+    )
+    assert (config.num_images, config.inversion_steps, config.epochs) == (20, 200, 30)
+    assert dafl.datafree_config("t.keras", dataset="cifar100").entropy_weight == 20.0
+    with pytest.raises(InputError, match="must not repeat the deepinversion stealer's parameters"):
+        inversion.datafree_config("release.keras", epochs=2)
+    with pytest.raises(InputError, match="datafree_config is for the data-free stealers"):
+        stealers.get_stealer("kd").datafree_config("release.keras")
+    with pytest.raises(InputError, match="needs the released network itself.*stealer='dafl'"):
+        stealers.steal(dafl, _cnn(digits, 1), None, *digits[:2], epochs=1)
+
+
+@pytest.mark.parametrize("name", stealers.available_stealers("served"))
 def test_every_stealer_trains_its_student_from_a_stingy_release(name, digits, stingy_release):
     x, y, _ = digits
     student = _cnn(digits, 1)

@@ -4,9 +4,14 @@
         --reference=runs/normal/model.keras --output_dir=audits/nasty_stingy
     python -m tools.audit --saved_model=exports/nasty --dataset=digits --output_dir=audits/export
 
+    python -m tools.audit --model=runs/nasty/model.keras --dataset=digits \
+        --stealers=kd,topk,skeptical,dafl,deepinversion --output_dir=audits/nasty_datafree
+
 Writes scorecard.json, scorecard.md and scorecard.png in --output_dir, and each student run
-under runs/ (a rerun reuses the finished ones). A stealer is protected against when its
-student ends at or below the label-smoothing student.
+under runs/ (a rerun reuses the finished ones; one audit at a time holds --output_dir). A
+stealer is protected against when its student ends at or below the label-smoothing student.
+The data-free stealers (dafl, deepinversion) are not in the default --stealers: they attack
+the network file (--model only) and take minutes each.
 """
 
 from absl import flags as absl_flags

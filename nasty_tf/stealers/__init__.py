@@ -12,6 +12,8 @@ trains a student with one of them on arrays:
 | `topk` | eq. 1 against the served top-k, renormalised |
 | `skeptical` | Skeptical Student (Kundu et al., NeurIPS 2021): auxiliary heads, KD into one |
 | `label_smoothing` | the baseline that never sees the teacher: CE with label smoothing 0.1 |
+| `dafl` | DAFL (Chen et al., ICCV 2019): data-free, on the released network itself |
+| `deepinversion` | DeepInversion (Yin et al., CVPR 2020): data-free, on the network's BatchNorm statistics |
 
 A stealer is given `served`, a Keras layer or model mapping images to the release's outputs
 (`logits` and/or `probabilities`, as `nasty_tf.releases` builds and `serving_default` returns;
@@ -19,6 +21,10 @@ a stingy release's withheld classes are `-inf` logits, probability 0), and never
 network. Each is a Keras model wrapper whose objective lives in `compute_loss`, built from
 `keras.losses.Loss` instances, so one code path serves TensorFlow, JAX and `tf.distribute`
 (DESIGN.md section 3).
+
+The two data-free stealers (`kind == "datafree"`, `nasty_tf.stealers.data_free`) are the
+exception: white-box, they need the released network itself and run as
+`nasty_tf.datafree.run_datafree` jobs (`Stealer.datafree_config`), never through `steal`.
 
 Example:
 
@@ -31,6 +37,7 @@ student = stealers.steal(stealers.get_stealer("skeptical", loc=1), models.get_mo
 ```
 """
 
+from nasty_tf.stealers.data_free import DataFreeAttack
 from nasty_tf.stealers.hard_label import HardLabelLoss, HardLabelStealer
 from nasty_tf.stealers.high_temperature import HighTemperatureLoss, HighTemperatureStealer
 from nasty_tf.stealers.kd import KDStealer
@@ -49,6 +56,7 @@ from nasty_tf.stealers.steal import steal
 from nasty_tf.stealers.topk import TopKDistillationLoss, TopKStealer
 
 __all__ = [
+    "DataFreeAttack",
     "HardLabelLoss",
     "HardLabelStealer",
     "HighTemperatureLoss",

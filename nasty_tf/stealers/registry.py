@@ -3,10 +3,16 @@
 Like the model zoo's `get_model`, `get_stealer(name, **params)` checks the name and the
 parameters at once, before anything trains, and returns a `Stealer`: the name, the full
 parameters (defaults filled in) and how to build its training wrapper around a student.
+
+Two kinds of stealer: `served` ones learn from what a release serves (`build` wraps a student
+around the release, `steal` trains it), and the `datafree` ones (`dafl`, `deepinversion`,
+`nasty_tf.stealers.data_free`) need the released network itself and run as a
+`nasty_tf.datafree.run_datafree` job (`Stealer.datafree_config`).
 """
 
 from nasty_tf.errors import InputError
 from nasty_tf.stealers import (
+    data_free,
     hard_label,
     high_temperature,
     kd,
@@ -16,15 +22,20 @@ from nasty_tf.stealers import (
     topk,
 )
 
-# name -> (wrapper class, whether it reads the release)
+SERVED = "served"
+DATAFREE = data_free.KIND
+KINDS = (SERVED, DATAFREE)
+
+# name -> (wrapper class, whether it reads the release, kind)
 _REGISTRY = {
-    hard_label.NAME: (hard_label.HardLabelStealer, True),
-    high_temperature.NAME: (high_temperature.HighTemperatureStealer, True),
-    kd.NAME: (kd.KDStealer, True),
-    label_smoothing.NAME: (label_smoothing.LabelSmoothingStudent, False),
-    skeptical.NAME: (skeptical.SkepticalStudent, True),
-    standardized.NAME: (standardized.StandardizedStealer, True),
-    topk.NAME: (topk.TopKStealer, True),
+    hard_label.NAME: (hard_label.HardLabelStealer, True, SERVED),
+    high_temperature.NAME: (high_temperature.HighTemperatureStealer, True, SERVED),
+    kd.NAME: (kd.KDStealer, True, SERVED),
+    label_smoothing.NAME: (label_smoothing.LabelSmoothingStudent, False, SERVED),
+    skeptical.NAME: (skeptical.SkepticalStudent, True, SERVED),
+    standardized.NAME: (standardized.StandardizedStealer, True, SERVED),
+    topk.NAME: (topk.TopKStealer, True, SERVED),
+    **{name: (attack, True, DATAFREE) for name, attack in data_free.ATTACKS.items()},
 }
 
 
@@ -35,13 +46,18 @@ class Stealer:
         name: the registry name.
         params: every parameter, defaults filled in (a copy; what a run cache should key on).
         needs_teacher: False only for `label_smoothing`, which never reads a release.
+        kind: "served" (learns from what a release serves: `build`, `steal`) or "datafree"
+            (needs the released network itself: `datafree_config`, `run_datafree`).
+        wrapper_class: the training wrapper's class; for a data-free stealer, its
+            `nasty_tf.stealers.data_free.DataFreeAttack` class.
     """
 
-    def __init__(self, name, wrapper_class, params, needs_teacher):
+    def __init__(self, name, wrapper_class, params, needs_teacher, kind=SERVED):
         self.name = name
         self.wrapper_class = wrapper_class
         self.params = dict(params)
         self.needs_teacher = needs_teacher
+        self.kind = kind
 
     def build(self, student, served=None, augmenter=None):
         """The Keras training wrapper (`compute_loss` holds the objective) around `student`.
@@ -54,8 +70,15 @@ class Stealer:
             augmenter: optional Keras layer applied once per step before both.
 
         Raises:
-            InputError: `served` is missing for a stealer that needs it, or unusable.
+            InputError: `served` is missing for a stealer that needs it, or unusable; or the
+                stealer is data-free (it attacks the network, not a release).
         """
+        if self.kind == DATAFREE:
+            raise InputError(
+                f"The {self.name} stealer needs the released network itself, not what a release "
+                "serves: run it with nasty_tf.datafree.run_datafree(stealer.datafree_config(...)). "
+                f"Received: stealer={self.name!r}"
+            )
         if not self.needs_teacher:
             return self.wrapper_class(student, augmenter=augmenter, **self.params)
         if served is None:
@@ -63,6 +86,31 @@ class Stealer:
                 f"The {self.name} stealer learns from a release: served is required. Received: served=None"
             )
         return self.wrapper_class(student, served, augmenter=augmenter, **self.params)
+
+    def datafree_config(self, teacher, **settings):
+        """A data-free stealer's `nasty_tf.datafree.DataFreeConfig` for one run.
+
+        Args:
+            teacher: the released network's `.keras` file.
+            **settings: the run's other `DataFreeConfig` fields (`arch`, `dataset`,
+                `data_dir`, `seed`, `output_dir`, `verbose`, ...), not the stealer's
+                parameters.
+
+        Raises:
+            InputError: the stealer is not data-free, or a setting is bad.
+        """
+        if self.kind != DATAFREE:
+            raise InputError(
+                f"datafree_config is for the data-free stealers "
+                f"({', '.join(available_stealers(DATAFREE))}). Received: stealer={self.name!r}"
+            )
+        clash = sorted(set(settings) & set(self.params))
+        if clash:
+            raise InputError(
+                f"settings must not repeat the {self.name} stealer's parameters "
+                f"(get_stealer sets them). Received: {', '.join(clash)}"
+            )
+        return self.wrapper_class.datafree_config(self.params, teacher, **settings)
 
     def config(self):
         """`{"name": ..., **params}`, JSON-ready."""
@@ -76,9 +124,15 @@ class Stealer:
         return f"Stealer({self.name!r}{', ' if params else ''}{params})"
 
 
-def available_stealers():
-    """The registered stealer names, sorted (`label_smoothing`, the teacher-free baseline, included)."""
-    return sorted(_REGISTRY)
+def available_stealers(kind=None):
+    """The registered stealer names, sorted (`label_smoothing`, the teacher-free baseline, included).
+
+    Args:
+        kind: None for every stealer, or "served" or "datafree" for that kind only.
+    """
+    if kind is not None and kind not in KINDS:
+        raise InputError(f"kind must be one of {', '.join(KINDS)} or None. Received: kind={kind!r}")
+    return sorted(name for name, entry in _REGISTRY.items() if kind in (None, entry[2]))
 
 
 def get_stealer(name, **params):
@@ -88,7 +142,11 @@ def get_stealer(name, **params):
         name: one of `available_stealers()`.
         **params: that stealer's parameters: `alpha`, `temperature` (kd, high_temperature,
             standardized, topk, skeptical), `k` (topk), `loc`, `kd_delay`, `tap_layers`
-            (skeptical), `label_smoothing` (label_smoothing). hard_label takes none.
+            (skeptical), `label_smoothing` (label_smoothing). hard_label takes none. The
+            data-free `dafl` and `deepinversion` take the `DataFreeConfig` fields of their
+            method (`epochs`, `batch_size`, `latent_dim`, `num_images`, `inversion_steps`, ...;
+            defaults at the digits scale, `nasty_tf.stealers.data_free`), checked by
+            `DataFreeConfig`'s own validation.
 
     Returns:
         A `Stealer`.
@@ -106,5 +164,5 @@ def get_stealer(name, **params):
     entry = _REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:
         raise InputError(f"Unknown stealer {name!r}. Available: {', '.join(available_stealers())}")
-    wrapper_class, needs_teacher = entry
-    return Stealer(name, wrapper_class, wrapper_class.check_params(**params), needs_teacher)
+    wrapper_class, needs_teacher, kind = entry
+    return Stealer(name, wrapper_class, wrapper_class.check_params(**params), needs_teacher, kind)

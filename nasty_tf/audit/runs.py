@@ -1,0 +1,196 @@
+"""The audit's student runs, cached: `D/runs/<name>_seed<k>/`, one per student and seed.
+
+Each run directory holds the student's `model.keras` and, written last, `result.json` (the
+config it was made from, its test and validation accuracy). A rerun with the same config reuses
+a finished run; a finished run whose config differs is refused, naming its directory. A
+data-free run is a `nasty_tf.datafree.run_datafree` job in the same directory (its own
+`metrics.json`, `inversion_grid.png`, and backup while it runs), which resumes an interrupted
+attack; `result.json` is written once it finished.
+"""
+
+import json
+import os
+import statistics
+import time
+
+import keras
+
+from nasty_tf.atomic_io import atomic_save_model, atomic_write_json
+from nasty_tf.datafree import run_datafree
+from nasty_tf.errors import InputError
+from nasty_tf.stealers import steal
+from nasty_tf.stealers.registry import DATAFREE
+
+RUNS_DIR = "runs"
+RESULT_FILE = "result.json"
+MODEL_FILE = "model.keras"
+
+
+def _make_optimizer(config):
+    """Every served student's optimizer: PyTorch's Adam (the reference CNN's) or SGD 0.9."""
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate=config.learning_rate, momentum=0.9)
+    from nasty_tf.training import ReferenceAdam
+
+    return ReferenceAdam(learning_rate=config.learning_rate)
+
+
+def _accuracy(network, images, labels):
+    from nasty_tf.training import accuracy_percent, predict_logits
+
+    return accuracy_percent(predict_logits(network, images), labels)
+
+
+def _read_result(run_dir):
+    path = os.path.join(run_dir, RESULT_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None  # a damaged record: the run is trained again
+
+
+class AuditRuns:
+    """Trains or reuses the audit's students and collects their accuracies.
+
+    Args:
+        config: the `AuditConfig`.
+        target: its `AuditTarget`.
+
+    Attributes:
+        runs: one entry per run, in order: `name`, `seed`, `accuracy`, `validation_accuracy`,
+            `train_seconds`, `run_dir` (relative to `output_dir`), `reused`.
+        accuracies: `{name: [test accuracy per seed]}`.
+    """
+
+    def __init__(self, config, target):
+        self.config = config
+        self.target = target
+        self.runs = []
+        self.accuracies = {}
+        # What every run's result depends on; a served student's schedule only where it applies.
+        self._data_key = {
+            "dataset": config.dataset,
+            "arch": target.arch,
+            "validation_fraction": float(config.validation_fraction),
+            "validation_seed": config.seeds[0],
+        }
+        self._schedule_key = {
+            "epochs": config.epochs,
+            "optimizer": config.optimizer,
+            "learning_rate": float(config.learning_rate),
+            "batch_size": config.batch_size,
+        }
+
+    def mean(self, name):
+        return statistics.fmean(self.accuracies[name])
+
+    def run(self, name, stealer, served=None, release_key=None):
+        """Every seed's run of `stealer` under `name`, against `served` (keyed `release_key`).
+
+        A data-free stealer attacks `target.network_file`; its release key is the network's,
+        whatever the release serves.
+        """
+        datafree = stealer.kind == DATAFREE
+        for seed in self.config.seeds:
+            key = {
+                **self._data_key,
+                **({} if datafree else self._schedule_key),
+                "name": name,
+                "stealer": stealer.config(),
+                "release": release_key,
+                "seed": seed,
+            }
+            run_dir = os.path.join(self.config.output_dir, RUNS_DIR, f"{name}_seed{seed}")
+            result, reused = self._run_once(key, run_dir, stealer, served, datafree)
+            self.accuracies.setdefault(name, []).append(result["accuracy"])
+            self.runs.append(
+                {
+                    "name": name,
+                    "seed": seed,
+                    "accuracy": result["accuracy"],
+                    "validation_accuracy": result.get("validation_accuracy"),
+                    "train_seconds": result.get("train_seconds"),
+                    "run_dir": os.path.relpath(run_dir, self.config.output_dir),
+                    "reused": reused,
+                }
+            )
+            how = "reused" if reused else f"{result.get('train_seconds', 0):.0f} s"
+            print(
+                f"audit: {name} seed {seed}: student test accuracy "
+                f"{result['accuracy']:.2f}% ({how})",
+                flush=True,
+            )
+
+    def _run_once(self, key, run_dir, stealer, served, datafree):
+        """One student: reused when `run_dir` holds a finished run of the same key, else trained."""
+        finished = _read_result(run_dir)
+        if finished is not None:
+            stored = finished.get("config") or {}
+            if stored != key:
+                changed = sorted(k for k in set(key) | set(stored) if key.get(k) != stored.get(k))
+                raise InputError(
+                    f"output_dir: {run_dir!r} holds a finished run made with a different config "
+                    f"(differs in: {', '.join(changed)}); use another output_dir or delete it"
+                )
+            return finished, True
+        os.makedirs(run_dir, exist_ok=True)
+        start = time.perf_counter()
+        if datafree:
+            student, accuracy = self._train_datafree(stealer, run_dir, key["seed"])
+        else:
+            student = self._train_served(stealer, served, key["seed"])
+            accuracy = _accuracy(student, self.target.dataset.x_test, self.target.dataset.y_test)
+            atomic_save_model(student, os.path.join(run_dir, MODEL_FILE))
+        result = {
+            "config": key,
+            "accuracy": accuracy,
+            "validation_accuracy": _accuracy(student, *self.target.validation),
+            "train_seconds": round(time.perf_counter() - start, 1),
+        }
+        atomic_write_json(os.path.join(run_dir, RESULT_FILE), result)  # last: marks it finished
+        return result, False
+
+    def _train_served(self, stealer, served, seed):
+        from nasty_tf.models import get_model
+
+        dataset = self.target.dataset
+        keras.utils.set_random_seed(seed)
+        student = get_model(
+            self.target.arch,
+            dataset.num_classes,
+            dataset.input_shape,
+            mean=dataset.mean,
+            std=dataset.std,
+        )
+        return steal(
+            stealer,
+            student,
+            served,
+            self.target.train.x_train,
+            self.target.train.y_train,
+            epochs=self.config.epochs,
+            batch_size=self.config.batch_size,
+            optimizer=_make_optimizer(self.config),
+            verbose=self.config.verbose,
+        )
+
+    def _train_datafree(self, stealer, run_dir, seed):
+        """The data-free attack as a `run_datafree` job in `run_dir` (resumed or reused there);
+        returns its student and test accuracy."""
+        from nasty_tf.training import load_network
+
+        datafree_config = stealer.datafree_config(
+            self.target.network_file,
+            arch=self.target.arch,
+            dataset=self.config.dataset,
+            data_dir=self.config.data_dir,
+            seed=seed,
+            output_dir=run_dir,
+            verbose=self.config.verbose,
+        )
+        metrics = run_datafree(datafree_config, self.target.dataset, on_finished="reuse")
+        student = load_network(os.path.join(run_dir, MODEL_FILE), "model", self.target.dataset)
+        return student, metrics["accuracy"]
