@@ -23,7 +23,6 @@ def test_reproduce_runs_under_jax_without_tensorflow(tmp_path):
             "--student_epochs=1",
             "--student_seeds=0",
             "--verbose=0",
-            "--sweep_kd_temperature=4",  # the main KD runs' tau_s: no extra students
             "--nofigures",  # matplotlib and scikit-learn, no backend: tests/test_figures.py
             f"--output_dir={tmp_path}",
         ],

@@ -104,7 +104,7 @@ def test_reproduce_writes_the_report(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp_path / "report.json"))
     assert report["protocol"] == "digits_demo"
-    # The sweep flag replaced the protocol's tau_s sweep: one value, KD from both teachers.
+    # The sweep flag asked for a tau_s sweep (none by default): one value, KD from both teachers.
     sweep = report["sweeps"]["kd_temperature"]
     assert [(e["value"], e["route"]) for e in sweep] == [(4.0, "normal"), (4.0, "nasty")]
     for entry in sweep:
