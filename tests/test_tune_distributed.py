@@ -24,35 +24,14 @@ from binaries import assert_one_line_error, run_tool
 from nasty_tf import search_cluster
 from nasty_tf.errors import InputError
 from nasty_tf.search_cluster import ClusterRole, cluster_role
-from nasty_tf.training import TrainConfig
-from nasty_tf.tuning import TuneConfig, tune
+from nasty_tf.tuning import tune
+from tests.test_tune import TINY_FLAGS, tiny_configs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.single_pass
 WORKERS = ("tuner0", "tuner1")
 TRIAL_LINE = re.compile(r"^worker (\S+) runs trial (\S+) ", re.MULTILINE)
-# test_tune's tiny search (its TINY_FLAGS and tiny_configs): two trials, one per worker.
-TINY_FLAGS = [
-    "--dataset=digits",
-    "--train_fraction=0.15",
-    "--epochs=1",
-    "--batch_size=64",
-    "--verbose=0",
-    "--max_trials=2",
-    "--student_epochs=1",
-]
-
-
-def tiny_configs(root):
-    train = TrainConfig(
-        dataset="digits",
-        train_fraction=0.15,
-        epochs=1,
-        batch_size=64,
-        verbose=0,
-        output_dir=str(root),
-    )
-    return train, TuneConfig(max_trials=2, student_epochs=1)
+# test_tune's tiny search: two trials, one per worker.
 
 
 def free_port():
