@@ -29,6 +29,12 @@ def define_tune_flags():
     flags.DEFINE_string(
         "adversary", None, "A trained normal network (.keras) to undermine; default: train one."
     )
+    flags.DEFINE_bool(
+        "nasty_init_from_adversary",
+        False,
+        "Start every trial's nasty network from the adversary's weights (the normal teacher) "
+        "instead of a fresh initialisation.",
+    )
     flags.DEFINE_string("student_arch", "cnn", "Architecture of the proxy student.")
     flags.DEFINE_integer(
         "student_epochs", 4, "Epochs of the proxy student (KD from each nasty teacher)."

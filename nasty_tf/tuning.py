@@ -97,6 +97,9 @@ class TuneConfig:
         alpha, kd_temperature: its KD settings (eq. 1).
         validation_fraction: the share of each class of the training split held out for
             scoring the trials, in (0, 1) (module docstring).
+        nasty_init_from_adversary: every trial's nasty network starts from the adversary's
+            weights (`NastyConfig.init_from`, the owner's normal teacher) instead of a fresh
+            initialisation; False (the default): a fresh network seeded by the teachers' seed.
     """
 
     omega_min: float = 0.02
@@ -111,6 +114,7 @@ class TuneConfig:
     alpha: float = 0.9
     kd_temperature: float = 4.0
     validation_fraction: float = 0.1
+    nasty_init_from_adversary: bool = False
 
     def __post_init__(self):
         if not isinstance(self.temperatures, tuple):
@@ -287,7 +291,12 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
         try:
             jobs.train_nasty(
                 self.train_config.replace(output_dir=os.path.join(root, "nasty")),
-                NastyConfig(self.adversary, hp.get("omega"), hp.get("temperature")),
+                NastyConfig(
+                    self.adversary,
+                    hp.get("omega"),
+                    hp.get("temperature"),
+                    init_from=self.adversary if tune.nasty_init_from_adversary else None,
+                ),
                 self.dataset,
                 self.on_finished,
             )
@@ -436,6 +445,9 @@ def _identity(train_config, tune_config):
     """What a search's settings are (`tune_config.json`): a rerun and a worker must match it."""
     search_settings = dataclasses.asdict(tune_config)
     search_settings.pop("max_trials")  # a rerun may raise it to add trials
+    if not search_settings["nasty_init_from_adversary"]:
+        # Left out at its default: a search from before the option continues as the same one.
+        search_settings.pop("nasty_init_from_adversary")
     return json.loads(
         json.dumps(
             {
@@ -666,6 +678,10 @@ def format_table(report):
         "Score: the proxy student's validation accuracy if the nasty teacher's stays at or above "
         "the floor, else 100 + the shortfall (lower is better).",
         "",
+    ]
+    if report["config"]["tune"].get("nasty_init_from_adversary"):
+        lines += ["Every nasty teacher started from the normal teacher's weights.", ""]
+    lines += [
         "| best | trial | omega | tau_A | teacher val acc | teacher test acc | adversarial KL (test) "
         "| student val acc | student test acc | feasible | score |",
         "|---|---|---|---|---|---|---|---|---|---|---|",

@@ -253,6 +253,30 @@ def test_a_diverging_trial_is_infeasible_and_the_search_goes_on(search, tmp_path
     assert "diverged" in (tmp_path / "tune_report.md").read_text()
 
 
+def test_nasty_teachers_can_start_from_the_adversary(search, tmp_path):
+    """`nasty_init_from_adversary`: every trial's nasty network starts from the adversary's
+    weights, its run records that start, and the report says so."""
+    root, _ = search
+    adversary = str(root / "normal" / "model.keras")
+    train, _ = tiny_configs(tmp_path)
+    tune_config = TuneConfig(
+        omega_min=0.05,
+        omega_max=0.05,
+        max_trials=1,
+        student_epochs=1,
+        adversary=adversary,
+        nasty_init_from_adversary=True,
+    )
+    report = tune(train, tune_config, dataset=tiny_dataset())
+    (row,) = report["trials"]
+    nasty = json.load(open(tmp_path / "trials" / row["trial_id"] / "nasty" / "metrics.json"))
+    assert nasty["config"]["init_from"] == adversary
+    assert report["config"]["tune"]["nasty_init_from_adversary"] is True
+    assert "started from the normal teacher's weights" in (tmp_path / "tune_report.md").read_text()
+    # Left out of a search's identity at its default, so older searches continue unchanged.
+    assert "nasty_init_from_adversary" not in json.load(open(root / "tune_config.json"))["tune"]
+
+
 def _indexed_dataset(labels):
     """A dataset whose image i holds i (two bytes), to trace every example through a carve."""
     labels = np.asarray(labels, np.int32)

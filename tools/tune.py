@@ -45,6 +45,7 @@ def main():
         alpha=FLAGS.alpha,
         kd_temperature=FLAGS.kd_temperature,
         validation_fraction=FLAGS.validation_fraction,
+        nasty_init_from_adversary=FLAGS.nasty_init_from_adversary,
     )
     report = tuning.tune(config, tune_config, overwrite=FLAGS.overwrite)
     if "worker" in report:
