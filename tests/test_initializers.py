@@ -207,6 +207,41 @@ def test_paper_protocols_default_to_the_reference_init():
         assert config.init == expected, name
 
 
+def test_data_free_students_take_the_protocols_init(tmp_path):
+    """DAFL's and DeepInversion's students start as the protocol's other students do: a paper
+    protocol's data-free attack builds a reference-initialised student, weight for weight the
+    network `get_model(init="reference")` gives with the same seed."""
+    from nasty_tf.datafree import DataFreeConfig
+    from nasty_tf.datafree.jobs import new_student
+    from nasty_tf.protocols import datafree_attacks, table5_cifar100
+
+    teacher = tmp_path / "teacher.keras"
+    models.get_model("cnn", 10).save(teacher)
+    settings = table5_cifar100.default_settings()
+    config = datafree_attacks.attack_config(settings, "dafl", str(teacher), "cnn")
+    assert config.init == "reference" == settings.init
+    assert config.identity()["init"] == "reference"
+    # Keras' init stays out of the identity, so data-free runs made before the option match.
+    assert "init" not in DataFreeConfig("dafl", str(teacher)).identity()
+
+    class Data:
+        num_classes, input_shape = 10, (32, 32, 3)
+
+    class Space:
+        mean, std = models.CIFAR10_MEAN, models.CIFAR10_STD
+
+    student = new_student(config.replace(seed=4), Data, Space)
+    keras.utils.set_random_seed(4)
+    expected = models.get_model(
+        "cnn", 10, (32, 32, 3), mean=Space.mean, std=Space.std, init="reference"
+    )
+    for got, want in zip(student.get_weights(), expected.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(InputError, match="init must be one of .* Received: init='pytorch'"):
+        DataFreeConfig("dafl", str(teacher), init="pytorch")
+    keras.backend.clear_session()
+
+
 def _initializer_configs(value, key=""):
     """Every serialized initialiser in a saved model's config, as (key, config) pairs."""
     if isinstance(value, dict):

@@ -17,6 +17,7 @@ from tools import common
 
 data.define_data_flags()
 model.define_model_flags("resnet18")
+model.define_init_flag()
 train.define_output_flags("runs/datafree")
 datafree.define_datafree_flags()
 FLAGS = absl_flags.FLAGS
@@ -61,6 +62,7 @@ def main():
         jitter=FLAGS.jitter,
         flip=FLAGS.flip,
         grid_rows=FLAGS.grid_rows,
+        init=FLAGS.init,
         output_dir=FLAGS.output_dir,
         verbose=FLAGS.verbose,
     )

@@ -10,6 +10,7 @@ records the values that ran.
 import dataclasses
 
 from nasty_tf.errors import InputError
+from nasty_tf.models._common import check_init
 from nasty_tf.training.checkpoints import model_file_sha256
 
 METHODS = ("dafl", "deepinversion")
@@ -78,6 +79,8 @@ class DataFreeConfig:
         jitter, flip: DeepInversion's random roll (pixels, authors 2) and random horizontal
             flips (off: the authors' CIFAR script only rolls; their ImageNet code flips).
         grid_rows: images per class in `inversion_grid.png`.
+        init: how the student's weights start (`nasty_tf.models.INITS`): "keras" (Keras'
+            defaults) or "reference" (the reference PyTorch model's), as `TrainConfig.init`.
         output_dir, verbose: where it writes and how loudly (Keras verbosity).
     """
 
@@ -109,6 +112,7 @@ class DataFreeConfig:
     jitter: int = 2
     flip: bool = False
     grid_rows: int = 8
+    init: str = "keras"
     output_dir: str = "runs/datafree"
     verbose: int = 2
 
@@ -154,6 +158,7 @@ class DataFreeConfig:
                 raise InputError(f"{name} must be >= 0. Received: {name}={getattr(self, name)}")
         if not 0 <= self.alpha <= 1:
             raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
+        check_init(self.init)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -166,4 +171,6 @@ class DataFreeConfig:
         for name in ("output_dir", "verbose", "data_cache_dir", "teacher"):
             fields.pop(name)
         fields["teacher_sha256"] = model_file_sha256(self.teacher, "teacher")
+        if fields["init"] == "keras":
+            fields.pop("init")  # runs made before the option keep their keys
         return fields

@@ -49,6 +49,7 @@ def attack_config(settings, method, teacher_file, student_arch):
         data_dir=settings.data_dir,
         data_cache_dir=settings.data_cache_dir,
         seed=settings.seed,
+        init=settings.init,  # the protocol's students' init (Table 5's: the reference's)
         verbose=settings.verbose,
         **settings.datafree_options.get(method, {}),
     )
