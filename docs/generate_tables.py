@@ -15,7 +15,9 @@ The report path is relative to the repository root. Kinds:
 - `sweeps`: the stealer sweeps (Figs. 4 and 5), one table per swept dimension;
 - `omega`: the owner's omega sweep (Fig. 3);
 - `adversary`: the adversary-architecture ablation (Table 4);
-- `datafree`: the data-free attacks (Table 5), with the inverted images.
+- `datafree`: the data-free attacks (Table 5), with the inverted images;
+- `matrix`: the defences x stealers matrix (`tools.reproduce --matrix_stealers`, or a
+  `matrix.json` that `nasty_tf.audit.audit_matrix` wrote), with each defence's teacher cost.
 
 A single number in prose is marked the same way, on one line, with a path into the report
 (keys, list indexes, or `key=value` to pick the list element whose `key` is `value`) and an
@@ -52,7 +54,7 @@ VALUE = re.compile(
     r"(?P<open><!-- value: (?P<report>\S+) (?P<path>\S+)(?: (?P<fmt>\S+))? -->)(?P<body>[^\n]*?)(?P<close><!-- /value -->)"
 )
 
-KINDS = ("teacher_student", "sweeps", "omega", "adversary", "datafree")
+KINDS = ("teacher_student", "sweeps", "omega", "adversary", "datafree", "matrix")
 
 
 def _report_module():
@@ -102,14 +104,16 @@ def provenance(report, report_link, kind=None):
     ]
     if settings.get("teacher"):
         parts.append("teachers: " + _schedule(settings["teacher"]))
-    if kind == "datafree":
+    if kind == "matrix":
+        parts += _matrix_provenance(_matrix_of(report) or {})
+    elif kind == "datafree":
         for method, options in sorted((settings.get("datafree_options") or {}).items()):
             listed = ", ".join(f"{key} {value}" for key, value in sorted(options.items()))
             parts.append(f"{method} students: {listed or 'the method defaults'}")
     else:
         for student in settings.get("students") or []:
             parts.append("students: " + _schedule(student))
-    if settings.get("student_seeds") is not None and kind != "datafree":
+    if settings.get("student_seeds") is not None and kind not in ("datafree", "matrix"):
         parts.append("student seeds: " + ", ".join(str(s) for s in settings["student_seeds"]))
     if settings.get("omega") is not None:
         parts.append(f"omega {settings['omega']:g}, tau_A {settings.get('temperature', '?'):g}")
@@ -121,6 +125,22 @@ def provenance(report, report_link, kind=None):
         + "._"
     )
     return line, missing
+
+
+def _matrix_of(report):
+    """The matrix a cited JSON holds: a report's `matrix` section, or a `matrix.json` itself."""
+    return report.get("matrix") or (report if "defences" in report else None)
+
+
+def _matrix_provenance(matrix):
+    """The matrix students' schedule, which is the audit's and not the protocol's."""
+    if not matrix.get("settings"):
+        return []
+    m = matrix["settings"]
+    return [
+        f"matrix students: {m['arch']}, {m['epochs']} epochs ({m['optimizer']}, lr "
+        f"{m['learning_rate']:g}, constant), seeds {', '.join(str(s) for s in m['seeds'])}"
+    ]
 
 
 def _rewrite_images(lines, report_dir, target_dir):
@@ -154,6 +174,8 @@ def render_table(report_path, kind, target_file, root=ROOT):
         key = "omega" if kind == "omega" else "adversary_arch"
         owner = (report.get("owner") or {}).get(key)
         lines = module.format_owner_tables({**report, "owner": {key: owner}}) if owner else []
+    elif kind == "matrix":
+        lines = module.format_matrix_table(_matrix_of(report))
     else:
         lines = _rewrite_images(module.format_datafree_table(report), source.parent, target_dir)
     if not lines:

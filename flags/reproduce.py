@@ -115,6 +115,16 @@ def define_reproduce_flags():
         "the nasty teacher with the protocol's first student arch, at the protocol's scaled-down "
         "settings (see tools.datafree for the full-length ones); cached per config. Empty: none.",
     )
+    flags.DEFINE_list(
+        "matrix_stealers",
+        None,
+        "The defences x stealers matrix (tools.audit on plain, nasty, stingy and nasty+stingy "
+        "releases of the two teachers, in <output_dir>/matrix/, a table in report.md): the "
+        "stealers, comma-separated (kd, hard_label, high_temperature, standardized, topk, "
+        "skeptical, dafl, deepinversion), or all, or served (all but the data-free ones). Its "
+        "students take the first student arch's schedule and seeds. Empty: none (the default: "
+        "it trains 4 x stealers + 3 students).",
+    )
     flags.DEFINE_string(
         "weight_decay_mode",
         None,

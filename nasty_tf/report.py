@@ -102,6 +102,7 @@ def build_report(
     sweeps=None,
     owner=None,
     datafree=None,
+    matrix=None,
 ):
     """The report dict: teachers, students averaged over seeds, every run and config.
 
@@ -110,7 +111,9 @@ def build_report(
     accuracies, run_dirs}]}` from `nasty_tf.protocols.battery.run_sweeps`. `owner`:
     `{"omega": [...], "adversary_arch": [...]}` from `nasty_tf.protocols.owner_ablations`.
     `datafree`: `[{method, teacher, arch, teacher_accuracy, accuracy, run_dir, grid, settings}]`
-    from `nasty_tf.protocols.datafree_attacks`.
+    from `nasty_tf.protocols.datafree_attacks`. `matrix`: the defences x stealers matrix
+    (`nasty_tf.audit.audit_matrix`'s dict; its paths are relative to the protocol's
+    `matrix/`), or None when the protocol ran none.
     """
     return {
         "protocol": protocol,
@@ -139,6 +142,7 @@ def build_report(
         "sweeps": sweeps or {},
         "owner": owner or {},
         "datafree": datafree or [],
+        "matrix": matrix,
     }
 
 
@@ -326,6 +330,96 @@ def format_datafree_table(report):
     return lines
 
 
+MATRIX_DEFENCES = {
+    "plain": "the normal network, served plain",
+    "nasty": "the nasty network, served plain",
+    "stingy": "the normal network, served stingy (top-k logits)",
+    "nasty+stingy": "the nasty network, served stingy",
+}
+
+
+def _matrix_cell(row, smoothing):
+    text = f"{row['accuracy']:.2f} ({row['accuracy'] - smoothing:+.2f})"
+    if "protected" in row:
+        text += " ✓" if row["protected"] else " **✗**"
+    return text
+
+
+def format_matrix_table(matrix):
+    """The defences x stealers matrix (`nasty_tf.audit.audit_matrix`) as Markdown lines.
+
+    Rows: the teacher (served test accuracy and, in brackets, its cost against the plain
+    release), the baselines, the reference's KD student and each stealer; columns: the
+    defences. A student's cell: its test accuracy, in brackets the change against the
+    label-smoothing student of the same column, and ✓ where the defence is protected against
+    it (at or below that student), ✗ where not. Empty for a report without a matrix.
+    """
+    if not matrix:
+        return []
+    order = matrix["order"]
+    defences = [matrix["defences"][name] for name in order]
+    settings = matrix["settings"]
+    seeds = ", ".join(str(seed) for seed in settings["seeds"])
+    ratio = settings.get("top_k_ratio")
+    lines = [
+        "Defences x stealers: each stealer's student test accuracy (%) against each defence "
+        f"({'; '.join(f'{name}: {MATRIX_DEFENCES.get(name, name)}' for name in order)}"
+        f"{'' if ratio is None else f', top_k_ratio {ratio:g}'}); in brackets the change "
+        "against the label-smoothing student (the bar); ✓ protected (at or below the bar), "
+        "✗ not. The teacher row: the served argmax's test accuracy, in brackets its cost "
+        f"against the plain release. Students: {settings['arch']}, {settings['epochs']} epochs "
+        f"of {settings['optimizer']} at {settings['learning_rate']:g}, batch "
+        f"{settings['batch_size']}, means over seeds {seeds}.",
+        "",
+        "| | " + " | ".join(order) + " |",
+        "|---|" + "---|" * len(order),
+        "| teacher (cost) | "
+        + " | ".join(
+            f"{d['teacher']['accuracy']:.2f} ({d['teacher']['cost']:+.2f})" for d in defences
+        )
+        + " |",
+    ]
+
+    def row(title, entries):
+        cells = [
+            _matrix_cell(entry, d["baselines"]["label_smoothing"]) if entry else "-"
+            for entry, d in zip(entries, defences)
+        ]
+        return f"| {title} | " + " | ".join(cells) + " |"
+
+    lines += [
+        row("scratch", [{"accuracy": d["baselines"]["scratch"]} for d in defences]),
+        row(
+            "label smoothing (the bar)",
+            [{"accuracy": d["baselines"]["label_smoothing"]} for d in defences],
+        ),
+    ]
+    if any(d.get("reference") for d in defences):
+        lines.append(
+            row(
+                "KD from the normal network",
+                [
+                    {"accuracy": d["reference"]["kd_accuracy"]} if d.get("reference") else None
+                    for d in defences
+                ],
+            )
+        )
+    for name in matrix["stealers"]:
+        entries = [next((r for r in d["stealers"] if r["name"] == name), None) for d in defences]
+        datafree = any(entry and entry.get("kind") == "datafree" for entry in entries)
+        lines.append(row(f"{name} (data-free)" if datafree else name, entries))
+    lines += [
+        "| protected against | "
+        + " | ".join(
+            f"{sum(r['protected'] for r in d['stealers'])} of {len(d['stealers'])}"
+            for d in defences
+        )
+        + " |",
+        "",
+    ]
+    return lines
+
+
 FIGURE_CAPTIONS = {
     "sweep_omega": "Nasty teacher and KD student accuracy vs omega (Fig. 3)",
     "sweep_kd_temperature": "Student accuracy vs KD temperature tau_s (Fig. 4)",
@@ -367,6 +461,7 @@ def format_markdown(report):
             *format_sweep_tables(report),
             *format_owner_tables(report),
             *format_datafree_table(report),
+            *format_matrix_table(report.get("matrix")),
             *_figure_lines(report.get("figures") or {}),
             "Settings:",
             "",
@@ -387,5 +482,6 @@ def write_report(report, output_dir):
         "",
         *format_owner_tables(report),
         *format_datafree_table(report),
+        *format_matrix_table(report.get("matrix")),
     ]
     print("\n".join(tables), flush=True)

@@ -128,3 +128,85 @@ def test_readme_library_example_runs(tmp_path, monkeypatch):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def _matrix(protected_kd):
+    """A matrix dict as `nasty_tf.audit.audit_matrix` writes it, with made-up numbers."""
+    defences = {}
+    for name, teacher in (
+        ("plain", 90.0),
+        ("nasty", 88.5),
+        ("stingy", 90.0),
+        ("nasty+stingy", 88.5),
+    ):
+        kd = 80.0 if protected_kd and name != "plain" else 86.0
+        defences[name] = {
+            "teacher": {"accuracy": teacher, "cost": teacher - 90.0},
+            "baselines": {"scratch": 84.0, "label_smoothing": 85.0},
+            "reference": {"kd_accuracy": 86.0},
+            "stealers": [
+                {
+                    "name": "kd",
+                    "kind": "served",
+                    "accuracy": kd,
+                    "vs_label_smoothing": kd - 85.0,
+                    "protected": kd <= 85.0,
+                }
+            ],
+        }
+    return {
+        "defences": defences,
+        "order": list(defences),
+        "stealers": ["kd"],
+        "settings": {
+            "arch": "cnn",
+            "dataset": "digits",
+            "train_fraction": 1.0,
+            "epochs": 24,
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+            "batch_size": 128,
+            "seeds": [0, 1],
+            "validation_fraction": 0.1,
+            "top_k_ratio": None,
+        },
+        "date": "2026-12-03T00:00:00+00:00",
+        "machine": "a CPU, 2 CPUs",
+        "backend": "tensorflow",
+        "command": "python -m tools.reproduce --matrix_stealers=kd",
+    }
+
+
+def test_a_matrix_renders_from_a_report_or_from_its_own_json(tmp_path):
+    generator = _generator()
+    (tmp_path / "docs" / "run").mkdir(parents=True)
+    report = json.loads((ROOT / "docs" / "cifar10_cpu" / "report.json").read_text())
+    report["matrix"] = _matrix(protected_kd=True)
+    (tmp_path / "docs" / "run" / "report.json").write_text(json.dumps(report))
+    (tmp_path / "docs" / "run" / "matrix.json").write_text(json.dumps(_matrix(True)))
+    page = tmp_path / "README.md"
+    page.write_text(
+        "<!-- table: docs/run/report.json matrix -->\n<!-- /table -->\n\n"
+        "<!-- table: docs/run/matrix.json matrix -->\n<!-- /table -->\n"
+    )
+    page.write_text(generator.render_file(page, tmp_path))
+    text = page.read_text()
+    assert generator.stale_files(tmp_path) == []
+    assert text.count("| | plain | nasty | stingy | nasty+stingy |") == 2
+    assert (
+        "| teacher (cost) | 90.00 (+0.00) | 88.50 (-1.50) | 90.00 (+0.00) | 88.50 (-1.50) |" in text
+    )
+    assert (
+        "| kd | 86.00 (+1.00) **✗** | 80.00 (-5.00) ✓ | 80.00 (-5.00) ✓ | 80.00 (-5.00) ✓ |" in text
+    )
+    assert "matrix students: cnn, 24 epochs (adam, lr 0.001, constant), seeds 0, 1" in text
+    assert "protocol `cifar10_cpu`" in text  # the report's provenance, and the matrix's own
+    assert "command: `python -m tools.reproduce --matrix_stealers=kd`" in text
+
+    report["matrix"] = _matrix(protected_kd=False)
+    (tmp_path / "docs" / "run" / "report.json").write_text(json.dumps(report))
+    assert generator.stale_files(tmp_path) == ["README.md"]
+    del report["matrix"]
+    (tmp_path / "docs" / "run" / "report.json").write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="has no matrix results"):
+        generator.render_file(page, tmp_path)

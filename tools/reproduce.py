@@ -6,6 +6,7 @@
     python -m tools.reproduce --sweep_omega=0.06,0.12,0.2 --adversary_archs=cnn,preresnet20
     python -m tools.reproduce --datafree=dafl,deepinversion
     python -m tools.reproduce --nasty_init_from_normal --omega_warmup_epochs=2
+    python -m tools.reproduce --matrix_stealers=served    # + plain/nasty/stingy x stealers
     python -m tools.reproduce --protocol=table1_cifar10 --dataset=image_folder \
         --data_dir=../shared/data/cifar10-jpeg.tar.gz --epochs_scale=0.01 --train_fraction=0.1
 
@@ -110,6 +111,8 @@ def settings_from_flags(protocol):
         top["adversary_archs"] = tuple(FLAGS.adversary_archs)
     if FLAGS.datafree is not None:
         top["datafree"] = tuple(FLAGS.datafree)
+    if FLAGS.matrix_stealers is not None:
+        top["matrix_stealers"] = tuple(FLAGS.matrix_stealers)
     return settings.replace(teacher=teacher, students=students, **top)
 
 

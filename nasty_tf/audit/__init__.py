@@ -32,8 +32,15 @@ finished run whose config differs is refused, naming its directory. One audit at
 writes `D`: it holds `D`'s `RunLock` for its whole life, and a second is refused at once,
 naming the holder's process id.
 
+Runs that do not depend on the release can be shared between audits: `reuse_runs_from` names
+other audits' directories whose finished runs are copied in when their cache key equals the one
+needed (never otherwise). The defences x stealers matrix (`matrix`, `audit_matrix`) uses it: four
+audits (`plain`, `nasty`, `stingy`, `nasty+stingy`), the baselines trained once, and each
+defence's teacher cost against the plain release.
+
 Modules: `config` (`AuditConfig`, its checks), `target` (the data and the release), `runs` (the
-student runs and their cache), `scorecard` (rows, Markdown, figure), `job` (`audit`).
+student runs and their cache), `scorecard` (rows, Markdown, figure), `job` (`audit`), `matrix`
+(`MatrixConfig`, `audit_matrix`).
 
 Example:
 
@@ -59,6 +66,17 @@ from nasty_tf.audit.config import (
     default_stealers,
 )
 from nasty_tf.audit.job import audit
+from nasty_tf.audit.matrix import (
+    DEFENCES,
+    MATRIX_JSON,
+    MATRIX_MD,
+    MatrixConfig,
+    audit_matrix,
+    check_matrix_config,
+    defence_configs,
+    defence_dir,
+    matrix_stealer_names,
+)
 from nasty_tf.audit.runs import (
     MODEL_FILE,
     RESULT_FILE,
@@ -77,7 +95,10 @@ from nasty_tf.audit.target import AuditTarget, load_target
 
 __all__ = [
     "DATA_FREE_STEALERS",
+    "DEFENCES",
     "LABEL_SMOOTHING",
+    "MATRIX_JSON",
+    "MATRIX_MD",
     "MODEL_FILE",
     "REFERENCE_KD",
     "RELEASES",
@@ -90,11 +111,17 @@ __all__ = [
     "AuditConfig",
     "AuditRuns",
     "AuditTarget",
+    "MatrixConfig",
     "audit",
+    "audit_matrix",
+    "check_matrix_config",
     "auditable_stealers",
     "check_config",
     "default_stealers",
+    "defence_configs",
+    "defence_dir",
     "format_scorecard",
     "load_target",
+    "matrix_stealer_names",
     "plot_scorecard",
 ]

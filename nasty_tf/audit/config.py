@@ -52,6 +52,11 @@ class AuditConfig:
         saved_model: a SavedModel export directory (`nasty_tf.export`), audited as it serves.
         dataset: the dataset name (`nasty_tf.data.DATASETS`).
         data_dir: the dataset's files, where it needs them.
+        data_cache_dir: where decoded images are kept, memory-mapped (`load_dataset`'s
+            `cache_dir`); it changes no result.
+        train_fraction: the stratified share of the training split kept (seeded by the first
+            seed), in (0, 1], before the validation split is carved from it: a protocol's
+            matrix audits on the data its students train on.
         reference: optional normally trained `.keras` network: its KD student (a `kd` stealer
             on the reference's plain release) gives each stealer's `vs_reference`.
         stealers: stealer names (`auditable_stealers()`); None for `default_stealers()`, the
@@ -73,6 +78,12 @@ class AuditConfig:
         validation_fraction: the share of the training split held out (stratified, seeded
             by the first seed); students never train on it and it only reports.
         verbose: Keras' `fit` verbosity.
+        reuse_runs_from: output directories of other audits: a run missing here whose
+            finished twin there was made with exactly this run's config (its cache key: data,
+            schedule, stealer, release, seed) is copied in instead of trained. The matrix
+            (`audit_matrix`) shares the release-independent runs this way (the baselines, the
+            reference's KD student, a data-free attack of the same network file); a twin made
+            with another config is never taken.
     """
 
     output_dir: str
@@ -80,6 +91,8 @@ class AuditConfig:
     saved_model: str | None = None
     dataset: str = "digits"
     data_dir: str | None = None
+    data_cache_dir: str | None = None
+    train_fraction: float = 1.0
     reference: str | None = None
     stealers: tuple[str, ...] | None = None
     stealer_params: dict | None = None
@@ -93,6 +106,7 @@ class AuditConfig:
     seeds: tuple[int, ...] = (0,)
     validation_fraction: float = 0.1
     verbose: int = 0
+    reuse_runs_from: tuple[str, ...] = ()
 
 
 def _check_count(name, value, minimum=1):
@@ -231,7 +245,29 @@ def check_config(config):
         raise InputError(
             f"seeds must be distinct integers >= 0, at least one. Received: seeds={seeds!r}"
         )
+    from nasty_tf.data.subset import check_fraction
     from nasty_tf.data.validation import check_validation_fraction
 
+    check_fraction(config.train_fraction)
     check_validation_fraction(config.validation_fraction)
+    _check_reuse_runs_from(config)
     return chosen
+
+
+def _check_reuse_runs_from(config):
+    sources = config.reuse_runs_from
+    here = os.path.realpath(config.output_dir)
+    if (
+        isinstance(sources, str)
+        or not isinstance(sources, (tuple, list))
+        or any(
+            not isinstance(source, str)
+            or not os.path.isdir(source)
+            or os.path.realpath(source) == here
+            for source in sources
+        )
+    ):
+        raise InputError(
+            "reuse_runs_from must be a list of other audits' existing output directories. "
+            f"Received: reuse_runs_from={sources!r}"
+        )

@@ -2,7 +2,10 @@
 
 Each run directory holds the student's `model.keras` and, written last, `result.json` (the
 config it was made from, its test and validation accuracy). A rerun with the same config reuses
-a finished run; a finished run whose config differs is refused, naming its directory. A
+a finished run; a finished run whose config differs is refused, naming its directory. A run missing here is
+copied from a finished twin of the same config in another audit's directory
+(`AuditConfig.reuse_runs_from`), so that audits of several releases train the
+release-independent runs once. A
 data-free run is a `nasty_tf.datafree.run_datafree` job in the same directory (its own
 `metrics.json`, `inversion_grid.png`, and backup while it runs), which resumes an interrupted
 attack; `result.json` is written once it finished.
@@ -10,6 +13,7 @@ attack; `result.json` is written once it finished.
 
 import json
 import os
+import shutil
 import statistics
 import time
 
@@ -20,6 +24,7 @@ from nasty_tf.datafree import run_datafree
 from nasty_tf.errors import InputError
 from nasty_tf.stealers import steal
 from nasty_tf.stealers.registry import DATAFREE
+from nasty_tf.training.run_directory import LOCK_FILE
 
 RUNS_DIR = "runs"
 RESULT_FILE = "result.json"
@@ -61,7 +66,9 @@ class AuditRuns:
 
     Attributes:
         runs: one entry per run, in order: `name`, `seed`, `accuracy`, `validation_accuracy`,
-            `train_seconds`, `run_dir` (relative to `output_dir`), `reused`.
+            `train_seconds`, `run_dir` (relative to `output_dir`), `reused`, `reused_from` (the
+            other audit's run directory a twin was copied from, relative to `output_dir`, or
+            None).
         accuracies: `{name: [test accuracy per seed]}`.
     """
 
@@ -76,6 +83,12 @@ class AuditRuns:
             "arch": target.arch,
             "validation_fraction": float(config.validation_fraction),
             "validation_seed": config.seeds[0],
+            # Absent for the whole training split: the key of runs made before the field was.
+            **(
+                {"train_fraction": float(config.train_fraction)}
+                if config.train_fraction != 1.0
+                else {}
+            ),
         }
         self._schedule_key = {
             "epochs": config.epochs,
@@ -104,7 +117,7 @@ class AuditRuns:
                 "seed": seed,
             }
             run_dir = os.path.join(self.config.output_dir, RUNS_DIR, f"{name}_seed{seed}")
-            result, reused = self._run_once(key, run_dir, stealer, served, datafree)
+            result, reused, source = self._run_once(key, run_dir, stealer, served, datafree)
             self.accuracies.setdefault(name, []).append(result["accuracy"])
             self.runs.append(
                 {
@@ -115,9 +128,14 @@ class AuditRuns:
                     "train_seconds": result.get("train_seconds"),
                     "run_dir": os.path.relpath(run_dir, self.config.output_dir),
                     "reused": reused,
+                    "reused_from": None
+                    if source is None
+                    else os.path.relpath(source, self.config.output_dir),
                 }
             )
-            how = "reused" if reused else f"{result.get('train_seconds', 0):.0f} s"
+            how = f"{result.get('train_seconds', 0):.0f} s"
+            if reused:
+                how = "reused" + (f" from {source}" if source else "")
             print(
                 f"audit: {name} seed {seed}: student test accuracy "
                 f"{result['accuracy']:.2f}% ({how})",
@@ -125,8 +143,15 @@ class AuditRuns:
             )
 
     def _run_once(self, key, run_dir, stealer, served, datafree):
-        """One student: reused when `run_dir` holds a finished run of the same key, else trained."""
+        """One student: reused when `run_dir` holds a finished run of the same key, else copied
+        from a finished twin of the same key in `config.reuse_runs_from`, else trained.
+
+        Returns `(result, reused, source)`, `source` the directory a twin was copied from.
+        """
         finished = _read_result(run_dir)
+        source = None
+        if finished is None:
+            finished, source = self._adopt_twin(key, run_dir)
         if finished is not None:
             stored = finished.get("config") or {}
             if stored != key:
@@ -135,7 +160,7 @@ class AuditRuns:
                     f"output_dir: {run_dir!r} holds a finished run made with a different config "
                     f"(differs in: {', '.join(changed)}); use another output_dir or delete it"
                 )
-            return finished, True
+            return finished, True, source
         os.makedirs(run_dir, exist_ok=True)
         start = time.perf_counter()
         if datafree:
@@ -151,7 +176,30 @@ class AuditRuns:
             "train_seconds": round(time.perf_counter() - start, 1),
         }
         atomic_write_json(os.path.join(run_dir, RESULT_FILE), result)  # last: marks it finished
-        return result, False
+        return result, False, None
+
+    def _adopt_twin(self, key, run_dir):
+        """Copies the first finished run of exactly `key` from `config.reuse_runs_from` into
+        `run_dir`; returns `(its result, its directory)`, or `(None, None)` when none matches.
+
+        A copy, not a link: each audit's directory stays complete on its own (resumable,
+        movable, deletable). A run here that never finished is replaced by the twin.
+        """
+        for other in self.config.reuse_runs_from:
+            twin = os.path.join(other, RUNS_DIR, os.path.basename(run_dir))
+            result = _read_result(twin)
+            if result is None or result.get("config") != key:
+                continue
+            staged = f"{run_dir}.copying"
+            shutil.rmtree(staged, ignore_errors=True)
+            # The twin's lock file belongs to its own audit; result.json is copied last, so a
+            # copy cut short is an unfinished run here, never a finished one.
+            shutil.copytree(twin, staged, ignore=shutil.ignore_patterns(LOCK_FILE, RESULT_FILE))
+            shutil.copy2(os.path.join(twin, RESULT_FILE), os.path.join(staged, RESULT_FILE))
+            shutil.rmtree(run_dir, ignore_errors=True)
+            os.replace(staged, run_dir)
+            return result, twin
+        return None, None
 
     def _train_served(self, stealer, served, seed):
         from nasty_tf.models import get_model

@@ -106,7 +106,13 @@ def load_target(config):
     from nasty_tf.training import load_network
     from nasty_tf.training.checkpoints import model_file_sha256
 
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir)
+    dataset = load_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        train_fraction=config.train_fraction,
+        seed=config.seeds[0],
+        cache_dir=config.data_cache_dir,
+    )
     train, validation = carve_validation(dataset, config.validation_fraction, config.seeds[0])
     if config.model is not None:
         network = load_network(config.model, "model", dataset)

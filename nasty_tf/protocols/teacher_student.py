@@ -6,9 +6,10 @@ the normal teacher, and by KD from the nasty teacher (eq. 1); 4. the stealer swe
 `settings.sweeps` (tau_s, alpha, training fraction; `nasty_tf.protocols.battery`); 5. the
 owner-side ablations (omega, Fig. 3; adversary architecture, Table 4;
 `nasty_tf.protocols.owner_ablations`); 6. data-free stealers (DAFL, DeepInversion; Table 5;
-`nasty_tf.protocols.datafree_attacks`). Every stage is an ordinary run directory under the
-protocol's output directory, so an interrupted protocol resumes where it stopped and a
-finished stage is reused when its config is unchanged.
+`nasty_tf.protocols.datafree_attacks`); 7. with `settings.matrix_stealers`, the defences x
+stealers matrix of the two teachers (`nasty_tf.audit.audit_matrix`, in `matrix/`). Every
+stage is an ordinary run directory under the protocol's output directory, so an interrupted
+protocol resumes where it stopped and a finished stage is reused when its config is unchanged.
 
 Teachers trained elsewhere can stand in for steps 1 and 2 (`normal_teacher`,
 `nasty_teacher`: `.keras` files): they are loaded and evaluated instead of trained, and the
@@ -39,6 +40,8 @@ from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predi
 
 # A student arch that stands for the teacher's own ("Teacher Self" in the paper's tables).
 TEACHER_SELF = "self"
+# Where the defences x stealers matrix goes, under the protocol's output directory.
+MATRIX_DIR = "matrix"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +113,11 @@ class TeacherStudentSettings:
     # (`NastyConfig.omega_warmup_epochs`, not scaled by `scale_epochs`).
     nasty_init_from_normal: bool = False
     omega_warmup_epochs: int = 0
+    # The defences x stealers matrix (issue 20; `nasty_tf.audit.audit_matrix`): the stealers
+    # that attack each of plain, nasty, stingy and nasty+stingy, or ("all",) / ("served",)
+    # (`matrix_stealer_names`). Empty (the default): no matrix; it trains about
+    # 4 x stealers + 3 students of the first student stage's schedule.
+    matrix_stealers: tuple = ()
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -234,6 +242,59 @@ def _given_nasty_metrics(network, settings, dataset, normal_path):
     return metrics
 
 
+def matrix_config(settings, teacher_files, output_dir):
+    """The `MatrixConfig` of the protocol's defences x stealers matrix, or None without one.
+
+    Its students take the first student stage's architecture and schedule, the protocol's
+    student seeds and data (dataset, training fraction), and a data-free stealer the
+    protocol's `datafree_options` for its method. The audit trains with a constant learning
+    rate and no weight decay, without augmentation, so a stage with a decaying schedule or
+    weight decay is refused rather than silently changed.
+
+    Raises:
+        InputError: an unknown stealer name, or a student stage the audit cannot follow.
+    """
+    from nasty_tf.audit import DATA_FREE_STEALERS, MatrixConfig
+    from nasty_tf.audit.matrix import matrix_stealer_names
+
+    if not settings.matrix_stealers:
+        return None
+    names = matrix_stealer_names(settings.matrix_stealers)
+    stage = resolved_students(settings)[0]
+    audit_like = stage.lr_schedule == "constant" and not stage.weight_decay
+    if not (audit_like and stage.optimizer in ("adam", "sgd")):
+        raise InputError(
+            "matrix_stealers: the matrix's students train as the audit does (adam or sgd at a "
+            "constant learning rate, no weight decay), but the protocol's first student stage is "
+            f"{stage.arch} with {stage.optimizer}, lr_schedule {stage.lr_schedule}, weight_decay "
+            f"{stage.weight_decay}; put a constant-rate student first (`student_archs`). "
+            f"Received: matrix_stealers={','.join(settings.matrix_stealers)}"
+        )
+    return MatrixConfig(
+        normal=teacher_files["normal"],
+        nasty=teacher_files["nasty"],
+        output_dir=os.path.join(output_dir, MATRIX_DIR),
+        stealers=names,
+        stealer_params={
+            name: dict(settings.datafree_options[name])
+            for name in names
+            if name in DATA_FREE_STEALERS and name in settings.datafree_options
+        }
+        or None,
+        dataset=settings.dataset,
+        data_dir=settings.data_dir,
+        data_cache_dir=settings.data_cache_dir,
+        train_fraction=settings.train_fraction,
+        arch=stage.arch,
+        epochs=stage.epochs,
+        optimizer=stage.optimizer,
+        learning_rate=stage.learning_rate,
+        batch_size=stage.batch_size,
+        seeds=tuple(settings.student_seeds),
+        verbose=settings.verbose,
+    )
+
+
 def _scratch_accuracy(student_rows, arch):
     accuracies = [
         row["accuracy"] for row in student_rows if row["arch"] == arch and row["teacher"] == "none"
@@ -304,6 +365,11 @@ def run(name, settings, output_dir, on_finished="reuse"):
         settings.adversary_archs, models.available_models()
     )
     datafree_methods = datafree_attacks.check_methods(settings.datafree, settings.datafree_options)
+    matrix_settings = matrix_config(settings, teacher_files, output_dir)
+    if matrix_settings is not None:
+        from nasty_tf.audit.matrix import check_matrix_config
+
+        check_matrix_config(matrix_settings)
     dataset = load_data(teacher_config)
     arch = settings.teacher.arch
     # Given files are checked before anything trains: a wrong path should not cost a teacher.
@@ -415,6 +481,15 @@ def run(name, settings, output_dir, on_finished="reuse"):
             on_finished,
         )
 
+    matrix = None
+    if matrix_settings is not None:
+        from nasty_tf.audit import audit_matrix
+
+        _announce(f"defences x stealers matrix: {', '.join(matrix_settings.stealers)}")
+        matrix = audit_matrix(
+            dataclasses.replace(matrix_settings, overwrite=on_finished == "overwrite")
+        )
+
     written_figures = {}
     if settings.figures:
         _announce("figures: logit responses, t-SNE of features and logits")
@@ -438,6 +513,7 @@ def run(name, settings, output_dir, on_finished="reuse"):
         sweeps=sweep_results,
         owner=owner,
         datafree=datafree,
+        matrix=matrix,
     )
     report_lib.write_report(report, output_dir)
     return report

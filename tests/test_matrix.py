@@ -1,0 +1,328 @@
+"""The defences x stealers matrix (issue 20, item 3): four audits, shared baselines, teacher cost.
+
+Tiny settings, as in tests/test_audit.py: a digits slice (`load_dataset` patched), two CNNs
+(a "normal" one trained for two epochs, an untrained one standing for the nasty network: the
+matrix's mechanics do not need a nasty one), students of one epoch, the `kd` stealer only.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import nasty_tf.data
+from binaries import assert_one_line_error, run_tool_cases
+from nasty_tf import models, protocols
+from nasty_tf.audit import (
+    AuditConfig,
+    MatrixConfig,
+    audit,
+    audit_matrix,
+    auditable_stealers,
+    default_stealers,
+    matrix_stealer_names,
+)
+from nasty_tf.audit import runs as audit_runs
+from nasty_tf.errors import InputError
+from nasty_tf.protocols import teacher_student
+from nasty_tf.protocols.teacher_student import Stage
+from nasty_tf.report import format_matrix_table
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+    # Orchestration of audits that tests/test_audit.py runs on both backends.
+    pytest.mark.single_pass,
+]
+
+_LOAD = nasty_tf.data.load_dataset
+BASELINES = ("scratch", "label_smoothing", "reference_kd")
+DEFENCES = ("plain", "nasty", "stingy", "nasty+stingy")
+
+
+def _tiny_digits(name, data_dir=None, **kwargs):
+    data = _LOAD(name, data_dir=data_dir, **kwargs)
+    train = np.concatenate([np.flatnonzero(data.y_train == c)[:24] for c in range(10)])
+    test = np.concatenate([np.flatnonzero(data.y_test == c)[:12] for c in range(10)])
+    return dataclasses.replace(
+        data,
+        x_train=data.x_train[train],
+        y_train=data.y_train[train],
+        x_test=data.x_test[test],
+        y_test=data.y_test[test],
+    )
+
+
+@pytest.fixture(scope="module")
+def networks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("matrix_networks")
+    data = _tiny_digits("digits")
+    paths = {}
+    for seed, name in enumerate(("normal", "nasty")):
+        keras.utils.set_random_seed(seed)
+        network = models.get_model("cnn", 10, data.input_shape, mean=data.mean, std=data.std)
+        if name == "normal":
+            network.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            network.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
+        paths[name] = str(root / f"{name}.keras")
+        network.save(paths[name])
+    return paths
+
+
+def _counting_steal(calls):
+    real = audit_runs.steal
+
+    def steal(stealer, *args, **kwargs):
+        calls.append(stealer.config().get("name", type(stealer).__name__))
+        return real(stealer, *args, **kwargs)
+
+    return steal
+
+
+@pytest.fixture(scope="module")
+def matrix_run(networks, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("matrix")
+    calls = []
+    config = MatrixConfig(
+        normal=networks["normal"],
+        nasty=networks["nasty"],
+        output_dir=str(directory),
+        stealers=("kd",),
+        epochs=1,
+        batch_size=64,
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+        patch.setattr(audit_runs, "steal", _counting_steal(calls))
+        matrix = audit_matrix(config)
+    return config, matrix, calls
+
+
+def _accuracy(path):
+    data = _tiny_digits("digits")
+    logits = keras.saving.load_model(path).predict(data.x_test, verbose=0)
+    return float(np.mean(np.argmax(logits, -1) == data.y_test) * 100)
+
+
+def test_four_audits_each_with_its_scorecard_and_the_baselines_trained_once(matrix_run):
+    config, matrix, calls = matrix_run
+    assert matrix["order"] == list(DEFENCES) and list(matrix["defences"]) == list(DEFENCES)
+    for name, subdirectory in zip(DEFENCES, ("plain", "nasty", "stingy", "nasty_stingy")):
+        scorecard = json.loads(
+            open(os.path.join(config.output_dir, subdirectory, "scorecard.json")).read()
+        )
+        assert matrix["defences"][name]["scorecard"] == f"{subdirectory}/scorecard.json"
+        assert scorecard["settings"]["teacher"]["release"] == matrix["defences"][name]["release"]
+        assert [row["name"] for row in scorecard["stealers"]] == ["kd"]
+    # Seven students in all: the three release-independent runs once, kd once per defence.
+    assert sorted(calls) == sorted(["label_smoothing"] * 2 + ["kd"] * 5)
+    plain_dir = os.path.join(config.output_dir, "plain")
+    first = {run["name"]: run for run in matrix["defences"]["plain"]["runs"]}
+    assert not any(run["reused"] for run in first.values())
+    for name in DEFENCES[1:]:
+        runs = {run["name"]: run for run in matrix["defences"][name]["runs"]}
+        assert not runs["kd"]["reused"]
+        for baseline in BASELINES:
+            assert runs[baseline]["reused"]
+            assert runs[baseline]["reused_from"] == f"../plain/runs/{baseline}_seed0"
+        own = matrix["defences"][name]["scorecard"].split("/")[0]
+        for baseline in BASELINES:
+            copied = os.path.join(config.output_dir, own, "runs", f"{baseline}_seed0")
+            source = os.path.join(plain_dir, "runs", f"{baseline}_seed0")
+            # A complete copy (its model too), and the same record, so the audit stays whole.
+            assert sorted(os.listdir(copied)) == sorted(os.listdir(source))
+            assert (
+                open(os.path.join(copied, "result.json")).read()
+                == open(os.path.join(source, "result.json")).read()
+            )
+        assert matrix["defences"][name]["baselines"] == matrix["defences"]["plain"]["baselines"]
+    table = open(os.path.join(config.output_dir, "matrix.md")).read()
+    assert "| | plain | nasty | stingy | nasty+stingy |" in table
+    assert json.loads(open(os.path.join(config.output_dir, "matrix.json")).read()) == (
+        json.loads(json.dumps(matrix))
+    )
+
+
+def test_the_teacher_cost_is_against_the_plain_release(matrix_run, networks):
+    _, matrix, _ = matrix_run
+    defences = matrix["defences"]
+    normal, nasty = _accuracy(networks["normal"]), _accuracy(networks["nasty"])
+    assert defences["plain"]["teacher"] == {"accuracy": pytest.approx(normal), "cost": 0.0}
+    # Stingy serves the top-k logits only: the argmax, hence the accuracy, is kept exactly.
+    assert defences["stingy"]["teacher"]["accuracy"] == defences["plain"]["teacher"]["accuracy"]
+    assert defences["stingy"]["teacher"]["cost"] == 0.0
+    assert defences["nasty"]["teacher"]["accuracy"] == pytest.approx(nasty)
+    assert defences["nasty"]["teacher"]["cost"] == pytest.approx(nasty - normal)
+    assert defences["nasty"]["teacher"]["cost"] != 0.0  # an untrained network: far below
+    assert defences["nasty+stingy"]["teacher"] == defences["nasty"]["teacher"]
+    for defence in defences.values():
+        (row,) = defence["stealers"]
+        smoothing = defence["baselines"]["label_smoothing"]
+        assert row["vs_label_smoothing"] == pytest.approx(row["accuracy"] - smoothing)
+        assert row["protected"] is (row["accuracy"] <= smoothing)
+
+
+def test_a_rerun_trains_nothing(matrix_run, monkeypatch):
+    config, matrix, _ = matrix_run
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+    monkeypatch.setattr(audit_runs, "steal", no_training)
+    again = audit_matrix(config)
+    for name in DEFENCES:
+        assert all(run["reused"] for run in again["defences"][name]["runs"])
+        assert again["defences"][name]["stealers"] == matrix["defences"][name]["stealers"]
+        assert again["defences"][name]["teacher"] == matrix["defences"][name]["teacher"]
+
+
+def test_the_matrix_table_has_a_teacher_row_and_a_cell_per_defence(matrix_run):
+    _, matrix, _ = matrix_run
+    lines = format_matrix_table(json.loads(json.dumps(matrix)))
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert set(rows) >= {"teacher (cost)", "scratch", "label smoothing (the bar)", "kd"}
+    teacher = rows["teacher (cost)"]
+    for name in DEFENCES:
+        cost = matrix["defences"][name]["teacher"]["cost"]
+        assert f"({cost:+.2f})" in teacher
+    kd = rows["kd"].split(" | ")[1:]
+    assert len(kd) == 4
+    for cell, name in zip(kd, DEFENCES):
+        (row,) = matrix["defences"][name]["stealers"]
+        assert cell.startswith(f"{row['accuracy']:.2f} ({row['vs_label_smoothing']:+.2f})")
+        assert ("✓" in cell) is row["protected"] and ("✗" in cell) is (not row["protected"])
+    assert rows["label smoothing (the bar)"].count("(+0.00)") == 4
+    assert format_matrix_table(None) == []
+
+
+def test_a_twin_run_is_copied_only_when_its_config_matches(networks, tmp_path, monkeypatch):
+    """The cache stays honest: another audit's run is taken only under the same key."""
+    calls = []
+
+    def untrained(stealer, student, *args, **kwargs):  # the key, not the training, is tested
+        calls.append(stealer.config().get("name"))
+        return student
+
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+    monkeypatch.setattr(audit_runs, "steal", untrained)
+    base = AuditConfig(
+        output_dir=str(tmp_path / "first"), model=networks["normal"], stealers=("kd",), epochs=1
+    )
+    audit(base)
+    assert len(calls) == 3
+    calls.clear()
+    other = audit(
+        dataclasses.replace(
+            base,
+            output_dir=str(tmp_path / "other_schedule"),
+            epochs=2,
+            reuse_runs_from=(base.output_dir,),
+        )
+    )
+    assert len(calls) == 3 and not any(run["reused"] for run in other["runs"])
+    calls.clear()
+    stingy = audit(
+        dataclasses.replace(
+            base,
+            output_dir=str(tmp_path / "stingy"),
+            release="stingy",
+            reuse_runs_from=(base.output_dir,),
+        )
+    )
+    assert calls == ["kd"]  # the stealer's key holds the release; the baselines' does not
+    assert {run["name"]: run["reused"] for run in stingy["runs"]} == {
+        "scratch": True,
+        "label_smoothing": True,
+        "kd": False,
+    }
+
+
+def test_matrix_stealer_names_expand_the_aliases_and_refuse_unknown_names():
+    assert matrix_stealer_names(("all",)) == tuple(auditable_stealers())
+    assert matrix_stealer_names(["served"]) == tuple(default_stealers())
+    assert matrix_stealer_names(("topk", "kd")) == ("topk", "kd")
+    for names, shown in (
+        (("kd", "x"), "kd,x"),
+        (("kd", "kd"), "kd,kd"),
+        (("all", "kd"), "all,kd"),
+        ((), ""),
+    ):
+        with pytest.raises(
+            InputError,
+            match=rf"^matrix_stealers must be distinct names from dafl, .*topk, or one of all "
+            rf"\(every one\) and served \(all but the data-free ones\)\. "
+            rf"Received: matrix_stealers={shown}$",
+        ):
+            matrix_stealer_names(names)
+
+
+def test_a_protocol_with_matrix_stealers_reports_the_matrix(given_teachers, tmp_path, monkeypatch):
+    """The protocol runs the matrix on its two teachers; report.json and report.md show it."""
+    calls = []
+
+    def untrained(stealer, student, *args, **kwargs):  # the audit's training is tested above
+        calls.append(stealer.config().get("name"))
+        return student
+
+    monkeypatch.setattr(audit_runs, "steal", untrained)
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+    settings = protocols.get_protocol("digits_demo").default_settings()
+    tiny = settings.replace(
+        teacher=Stage("cnn", 1, batch_size=64),
+        students=(Stage("cnn", 1, batch_size=64),),
+        normal_teacher=given_teachers["normal"],
+        nasty_teacher=given_teachers["nasty"],
+        student_seeds=(0,),
+        figures=False,
+        verbose=0,
+        matrix_stealers=("kd",),
+    )
+    report = teacher_student.run("digits_demo", tiny, str(tmp_path))
+    assert sorted(calls) == sorted(["label_smoothing"] * 2 + ["kd"] * 5)
+    matrix = report["matrix"]
+    assert matrix["stealers"] == ["kd"] and list(matrix["defences"]) == list(DEFENCES)
+    assert matrix["settings"]["epochs"] == 1 and matrix["settings"]["batch_size"] == 64
+    assert matrix["defences"]["plain"]["teacher"]["accuracy"] == pytest.approx(
+        report["teachers"]["normal"]["accuracy"]
+    )
+    assert matrix["defences"]["nasty"]["teacher"]["cost"] == pytest.approx(
+        report["teachers"]["nasty"]["delta"]
+    )
+    for directory in ("plain", "nasty", "stingy", "nasty_stingy"):
+        assert (tmp_path / "matrix" / directory / "scorecard.json").is_file()
+    written = json.loads((tmp_path / "report.json").read_text())
+    assert written["matrix"] == json.loads(json.dumps(matrix))
+    assert written["settings"]["matrix_stealers"] == ["kd"]
+    text = (tmp_path / "report.md").read_text()
+    assert "Defences x stealers" in text and "| | plain | nasty | stingy | nasty+stingy |" in text
+    assert "| teacher (cost) |" in text and "| kd |" in text
+
+
+def test_a_protocol_without_the_option_runs_no_matrix():
+    settings = protocols.get_protocol("digits_demo").default_settings()
+    assert settings.matrix_stealers == ()
+    assert teacher_student.matrix_config(settings, {"normal": "n", "nasty": "m"}, "out") is None
+
+
+def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
+    unknown, schedule = run_tool_cases(
+        "reproduce",
+        [
+            ["--matrix_stealers=kd,x", f"--output_dir={tmp_path / 'run'}"],
+            [
+                "--protocol=table2_cifar100",
+                "--matrix_stealers=served",
+                f"--output_dir={tmp_path / 'run'}",
+            ],
+        ],
+    )
+    assert_one_line_error(
+        unknown, "--matrix_stealers must be distinct names from", "--matrix_stealers=kd,x"
+    )
+    assert_one_line_error(
+        schedule, "--matrix_stealers: the matrix's students train as the audit does", "multistep"
+    )
+    assert not os.path.exists(tmp_path / "run")
