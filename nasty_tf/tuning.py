@@ -375,6 +375,23 @@ def _oracle(tune, seed):
     return keras_tuner.oracles.BayesianOptimizationOracle(**common)
 
 
+def _tuner(train_config, tune_config, adversary, normal_accuracy, dataset, validation, **kwargs):
+    """The search's tuner, on the chief (or one machine) and on a worker alike: the same
+    seeded oracle and trials, which resume (`on_finished="reuse"`); `kwargs` go to
+    `NastyOmegaTuner` (`overwrite`, `worker_id`)."""
+    return NastyOmegaTuner(
+        _oracle(tune_config, train_config.seed),
+        train_config,
+        tune_config,
+        adversary,
+        normal_accuracy,
+        dataset,
+        validation,
+        on_finished="reuse",
+        **kwargs,
+    )
+
+
 def _check_same_search(root, identity, overwrite):
     """A project directory belongs to one search: refuse to continue it with other settings."""
     path = os.path.join(root, "tune_config.json")
@@ -479,16 +496,14 @@ def _search(train_config, tune_config, dataset, overwrite, role=None):
         adversary = tune_config.adversary
         normal_accuracy = jobs.evaluate(adversary, dataset)["accuracy"]
     normal_validation_accuracy = validation_accuracy(adversary, validation, dataset)
-    tuner = NastyOmegaTuner(
-        _oracle(tune_config, train_config.seed),
+    # Trials retried after an interruption resume; an overwrite already removed them.
+    tuner = _tuner(
         train_config,
         tune_config,
         adversary,
         normal_validation_accuracy,
         dataset,
         validation,
-        # Trials retried after an interruption resume; an overwrite already removed them.
-        on_finished="reuse",
         overwrite=overwrite,
     )
     # keras-tuner reloads its oracle only when this process's own tuner file exists (named
@@ -546,15 +561,13 @@ def _work(train_config, tune_config, dataset, role):
     adversary = tune_config.adversary or os.path.join(root, "normal", "model.keras")
     # The same network on the same seeded carve as the chief's: the same floor.
     normal_validation_accuracy = validation_accuracy(adversary, validation, dataset)
-    tuner = NastyOmegaTuner(
-        _oracle(tune_config, train_config.seed),
+    tuner = _tuner(
         train_config,
         tune_config,
         adversary,
         normal_validation_accuracy,
         dataset,
         validation,
-        on_finished="reuse",
         worker_id=role.tuner_id,
     )
     import grpc
