@@ -89,21 +89,66 @@ def tiny_settings(**changes):
 
 
 def _metrics_files(output_dir):
+    """The KD and scratch students' metrics files (the data-free stealers' excluded)."""
     return sorted(
-        glob.glob(os.path.join(output_dir, "students", "**", "metrics.json"), recursive=True)
+        path
+        for path in glob.glob(
+            os.path.join(output_dir, "students", "**", "metrics.json"), recursive=True
+        )
+        if not path.startswith(os.path.join(output_dir, "students", "datafree", ""))
     )
 
 
-def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp_path):
+def _snapshot(output_dir):
+    """The bytes of the files at the top of `output_dir` (report, figures, grids)."""
+    return {p.name: p.read_bytes() for p in output_dir.iterdir() if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def stealer_battery(given_teachers, tmp_path_factory):
+    """One protocol run from the given teachers with the stealer sweeps and both data-free
+    stealers, then a second with one more sweep value.
+
+    The sweep and the data-free tests read the same two runs: every job costs seconds of
+    tracing, and the main students they both need are trained once. What the first run wrote
+    at the top of its directory is kept, since the second rewrites it.
+    """
+    output_dir = tmp_path_factory.mktemp("battery")
     settings = tiny_settings(
         normal_teacher=given_teachers["normal"],
         nasty_teacher=given_teachers["nasty"],
         sweeps={"kd_temperature": (4.0, 2.0), "train_fraction": (0.05,)},
+        datafree=("dafl", "deepinversion"),
+        datafree_options={
+            "dafl": dict(latent_dim=16, batch_size=16, steps_per_epoch=2, epochs=1),
+            "deepinversion": dict(batch_size=10, num_images=20, inversion_steps=3, epochs=1),
+        },
     )
-    report = teacher_student.run("digits_demo", settings, str(tmp_path))
+    report = teacher_student.run("digits_demo", settings, str(output_dir))
+    first = _metrics_files(output_dir)
+    every_run = glob.glob(str(output_dir / "**" / "metrics.json"), recursive=True)
+    mtimes = {path: os.path.getmtime(path) for path in every_run}
+    written = _snapshot(output_dir)
+    more = settings.replace(sweeps={"kd_temperature": (4.0, 2.0, 8.0), "train_fraction": (0.05,)})
+    again = teacher_student.run("digits_demo", more, str(output_dir))
+    return {
+        "dir": output_dir,
+        "settings": settings,
+        "report": report,
+        "first": first,
+        "mtimes": mtimes,
+        "written": written,
+        "again": again,
+        "second": _metrics_files(output_dir),
+    }
+
+
+def test_battery_resumes_reuses_and_reports_the_runs_numbers(stealer_battery):
+    tmp_path, settings = stealer_battery["dir"], stealer_battery["settings"]
+    report, written = stealer_battery["report"], stealer_battery["written"]
 
     # Main runs: 3; tau_s=4 is the main KD config (reused), tau_s=2: 2; fraction 0.05: 3.
-    first = _metrics_files(tmp_path)
+    first = stealer_battery["first"]
     assert len(first) == 3 + 2 + 3
     sweeps = report["sweeps"]
     assert [(e["value"], e["route"]) for e in sweeps["kd_temperature"]] == [
@@ -140,21 +185,21 @@ def test_battery_resumes_reuses_and_reports_the_runs_numbers(given_teachers, tmp
 
     # Figures and report.
     for dimension in ("kd_temperature", "train_fraction"):
-        png = tmp_path / f"sweep_{dimension}.png"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert report["figures"][f"sweep_{dimension}"] == png.name
-    markdown = (tmp_path / "report.md").read_text()
+        png = f"sweep_{dimension}.png"
+        assert written[png][:8] == b"\x89PNG\r\n\x1a\n"
+        assert report["figures"][f"sweep_{dimension}"] == png
+    markdown = written["report.md"].decode()
     assert "Sweep of KD temperature" in markdown and "](sweep_kd_temperature.png)" in markdown
-    assert json.load(open(tmp_path / "report.json"))["sweeps"] == json.loads(json.dumps(sweeps))
+    assert json.loads(written["report.json"])["sweeps"] == json.loads(json.dumps(sweeps))
 
     # One more value: only its two runs train; finished ones are untouched.
-    mtimes = {path: os.path.getmtime(path) for path in first}
-    more = settings.replace(sweeps={"kd_temperature": (4.0, 2.0, 8.0), "train_fraction": (0.05,)})
-    report = teacher_student.run("digits_demo", more, str(tmp_path))
-    second = _metrics_files(tmp_path)
+    second = stealer_battery["second"]
     assert len(second) == len(first) + 2
-    assert {path: os.path.getmtime(path) for path in first} == mtimes
-    assert [e["value"] for e in report["sweeps"]["kd_temperature"]][-2:] == [8.0, 8.0]
+    assert {path: os.path.getmtime(path) for path in first} == {
+        path: stealer_battery["mtimes"][path] for path in first
+    }
+    again = stealer_battery["again"]["sweeps"]["kd_temperature"]
+    assert [e["value"] for e in again][-2:] == [8.0, 8.0]
 
 
 def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(tmp_path):
@@ -209,20 +254,10 @@ def test_owner_ablations_reuse_the_main_runs_resume_and_report_the_runs_numbers(
 
 
 def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(
-    given_teachers, tmp_path
+    given_teachers, stealer_battery
 ):
-    settings = tiny_settings(
-        normal_teacher=given_teachers["normal"],
-        nasty_teacher=given_teachers["nasty"],
-        sweeps={},
-        datafree=("dafl", "deepinversion"),
-        datafree_options={
-            "dafl": dict(latent_dim=16, batch_size=16, steps_per_epoch=2, epochs=1),
-            "deepinversion": dict(batch_size=10, num_images=20, inversion_steps=3, epochs=1),
-        },
-    )
-    report = teacher_student.run("digits_demo", settings, str(tmp_path))
-    entries = report["datafree"]
+    tmp_path, written = stealer_battery["dir"], stealer_battery["written"]
+    entries = stealer_battery["report"]["datafree"]
     assert [(e["method"], e["teacher"]) for e in entries] == [
         ("dafl", "normal"),
         ("dafl", "nasty"),
@@ -240,17 +275,19 @@ def test_datafree_stealers_attack_both_teachers_and_are_reported_and_cached(
             entry["settings"]["epochs"] == 1
             and entry["grid"] == f"inversion_{entry['method']}_{entry['teacher']}.png"
         )
-        assert (tmp_path / entry["grid"]).read_bytes() == (
-            tmp_path / entry["run_dir"] / "inversion_grid.png"
-        ).read_bytes()
-    markdown = (tmp_path / "report.md").read_text()
+        assert (
+            written[entry["grid"]]
+            == (tmp_path / entry["run_dir"] / "inversion_grid.png").read_bytes()
+        )
+    markdown = written["report.md"].decode()
     assert "Data-free KD (Table 5)" in markdown and "| DAFL | nasty |" in markdown
 
-    mtimes = {
-        e["run_dir"]: os.path.getmtime(tmp_path / e["run_dir"] / "metrics.json") for e in entries
-    }
-    teacher_student.run("digits_demo", settings, str(tmp_path))
-    assert {d: os.path.getmtime(tmp_path / d / "metrics.json") for d in mtimes} == mtimes
+    # The second protocol run (one more sweep value, the same stealers) trained none again.
+    mtimes = stealer_battery["mtimes"]
+    for entry in entries:
+        path = str(tmp_path / entry["run_dir"] / "metrics.json")
+        assert os.path.getmtime(path) == mtimes[path]
+    assert stealer_battery["again"]["datafree"] == json.loads(json.dumps(entries))
 
 
 def test_unknown_datafree_methods_are_refused():

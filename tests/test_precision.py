@@ -16,6 +16,7 @@ from nasty_tf.training import (
     NastyConfig,
     TrainConfig,
     distill,
+    load_data,
     load_network,
     train,
     train_nasty,
@@ -95,7 +96,7 @@ def test_bfloat16_runs_train_nasty_and_distill_against_float32_partners(tmp_path
         assert json.load(f)["precision"] == "mixed_bfloat16"
 
 
-def test_float16_runs_scale_the_loss(tmp_path, digits, monkeypatch):
+def test_float16_runs_scale_the_loss(tmp_path, monkeypatch):
     from nasty_tf.training import jobs
 
     built = []
@@ -107,6 +108,9 @@ def test_float16_runs_scale_the_loss(tmp_path, digits, monkeypatch):
         return seconds
 
     monkeypatch.setattr(jobs, "_fit", recording_fit)
-    metrics = train(tiny(tmp_path, "fp16", precision="mixed_float16"), digits)
+    # Few images: float16 has no fast CPU kernels (a step on 64 images costs seconds), and two
+    # steps (64 images, then 6) already go through the loss-scaled update.
+    config = tiny(tmp_path, "fp16", precision="mixed_float16", train_fraction=0.05)
+    metrics = train(config, load_data(config))
     assert isinstance(built[0], keras.optimizers.LossScaleOptimizer)
     assert metrics["precision"] == "mixed_float16" and 0 <= metrics["accuracy"] <= 100
