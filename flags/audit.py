@@ -34,6 +34,14 @@ def define_audit_flags():
         "and need --model (dafl: TensorFlow backend). The scratch and label_smoothing baselines "
         "always run.",
     )
+    flags.DEFINE_bool(
+        "search_skeptical",
+        False,
+        "Choose the skeptical stealer's loc (1, 2) and kd_delay (KD from the first epoch, or "
+        "after a quarter of --epochs on labels alone) on the validation split: the 4 "
+        "combinations each train a cached student, and skeptical's row is the one with the "
+        "highest validation accuracy (scorecard.md shows the grid). Default: loc 1, kd_delay 0.",
+    )
     flags.DEFINE_string(
         "release",
         None,

@@ -125,6 +125,13 @@ def define_reproduce_flags():
         "students take the first student arch's schedule and seeds. Empty: none (the default: "
         "it trains 4 x stealers + 3 students).",
     )
+    flags.DEFINE_bool(
+        "matrix_search_skeptical",
+        None,
+        "With skeptical in --matrix_stealers: each defence's audit chooses its loc and kd_delay "
+        "on its own validation split (tools.audit --search_skeptical; 4 students instead of 1 "
+        "per defence).",
+    )
     flags.DEFINE_string(
         "weight_decay_mode",
         None,

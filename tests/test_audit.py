@@ -1,8 +1,8 @@
 """The audit (issue 20, item 3): a release attacked through what it serves, as a scorecard.
 
-Tiny settings: a digits slice (the audit's `load_dataset` is patched to slice it), a CNN
-teacher trained for two epochs here, students of one epoch, two stealers; the data-free
-stealer at its smallest DeepInversion settings.
+Tiny settings (tests/tiny_audit.py): a digits slice (the audit's `load_dataset` is patched to
+slice it), a CNN teacher trained for two epochs, students of one epoch, two stealers; the
+data-free stealer at its smallest DeepInversion settings.
 """
 
 import dataclasses
@@ -15,76 +15,28 @@ import pytest
 
 import nasty_tf.data
 from binaries import assert_one_line_error, run_tool_cases
-from nasty_tf import models
 from nasty_tf.audit import AuditConfig, audit
 from nasty_tf.audit import runs as audit_runs
 from nasty_tf.errors import InputError
 from nasty_tf.training.run_directory import RunLock
+from tiny_audit import (  # noqa: F401 (fixtures: `tiny_digits` is autouse)
+    STEALERS,
+    TRAINS,
+    load_tiny_digits,
+    networks,
+    tiny_config,
+    tiny_digits,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
-
-STEALERS = ("kd", "topk")
-# The audit only orchestrates stealers that tests/test_stealers.py trains on both backends; on
-# JAX every student's `fit` compiles anew (about 12 s a run on 2 cores, 115 s for this file),
-# so the tests that train run in the default-backend pass only.
-TRAINS = pytest.mark.single_pass
-
-
-def _tiny_digits(name, data_dir=None, **kwargs):
-    data = _LOAD(name, data_dir=data_dir, **kwargs)
-    # Every class kept (digits is stratified by class in order): 24 and 12 images a class.
-    train = np.concatenate([np.flatnonzero(data.y_train == c)[:24] for c in range(10)])
-    test = np.concatenate([np.flatnonzero(data.y_test == c)[:12] for c in range(10)])
-    return dataclasses.replace(
-        data,
-        x_train=data.x_train[train],
-        y_train=data.y_train[train],
-        x_test=data.x_test[test],
-        y_test=data.y_test[test],
-    )
-
-
-_LOAD = nasty_tf.data.load_dataset
-
-
-@pytest.fixture(autouse=True)
-def tiny_digits(monkeypatch):
-    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
-
-
-@pytest.fixture(scope="module")
-def networks(tmp_path_factory):
-    """A teacher trained for an epoch on the slice, and an untrained reference network."""
-    root = tmp_path_factory.mktemp("audit_networks")
-    data = _tiny_digits("digits")
-    paths = {}
-    for seed, name in enumerate(("teacher", "reference")):
-        keras.utils.set_random_seed(seed)
-        network = models.get_model("cnn", 10, data.input_shape, mean=data.mean, std=data.std)
-        if name == "teacher":
-            network.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            network.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
-        paths[name] = str(root / f"{name}.keras")
-        network.save(paths[name])
-    return paths
-
-
-def _config(output_dir, **fields):
-    return AuditConfig(
-        output_dir=str(output_dir),
-        stealers=STEALERS,
-        epochs=1,
-        batch_size=64,
-        **fields,
-    )
 
 
 @pytest.fixture(scope="module")
 def keras_audit(networks, tmp_path_factory):
     directory = tmp_path_factory.mktemp("audit_keras")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
-        config = _config(directory, model=networks["teacher"], reference=networks["reference"])
+        patch.setattr(nasty_tf.data, "load_dataset", load_tiny_digits)
+        config = tiny_config(directory, model=networks["teacher"], reference=networks["reference"])
         return config, audit(config)
 
 
@@ -161,7 +113,7 @@ def test_a_saved_model_audits_like_the_same_networks_keras_file(networks, keras_
     from nasty_tf.export import export_saved_model
 
     export_saved_model(networks["teacher"], str(tmp_path / "export"))
-    scorecard = audit(_config(tmp_path / "audit", saved_model=str(tmp_path / "export")))
+    scorecard = audit(tiny_config(tmp_path / "audit", saved_model=str(tmp_path / "export")))
     _, expected = keras_audit
     assert scorecard["teacher"]["accuracy"] == pytest.approx(expected["teacher"]["accuracy"])
     assert scorecard["baselines"] == pytest.approx(expected["baselines"])

@@ -11,7 +11,8 @@ Writes scorecard.json, scorecard.md and scorecard.png in --output_dir, and each 
 under runs/ (a rerun reuses the finished ones; one audit at a time holds --output_dir). A
 stealer is protected against when its student ends at or below the label-smoothing student.
 The data-free stealers (dafl, deepinversion) are not in the default --stealers: they attack
-the network file (--model only) and take minutes each.
+the network file (--model only) and take minutes each. --search_skeptical chooses the
+skeptical stealer's loc and kd_delay on the validation split (4 students instead of 1).
 """
 
 from absl import flags as absl_flags
@@ -33,6 +34,21 @@ def _seeds(values):
         raise InputError(f"seeds must be a list of integers. Received: seeds={shown}") from None
 
 
+def _stealer_search():
+    """`--search_skeptical` as `AuditConfig.stealer_search`: the default grid at `--epochs`."""
+    from nasty_tf.audit import skeptical_search
+    from nasty_tf.errors import InputError
+
+    if not FLAGS.search_skeptical:
+        return None
+    if FLAGS.stealers is not None and "skeptical" not in FLAGS.stealers:
+        raise InputError(
+            "search_skeptical searches the skeptical stealer, which --stealers leaves out. "
+            f"Received: stealers={','.join(FLAGS.stealers)}"
+        )
+    return {"skeptical": skeptical_search(FLAGS.epochs)}
+
+
 def main():
     from nasty_tf.audit import AuditConfig
     from nasty_tf.audit import audit as run_audit
@@ -45,6 +61,7 @@ def main():
         data_dir=FLAGS.data_dir,
         reference=FLAGS.reference,
         stealers=None if FLAGS.stealers is None else tuple(FLAGS.stealers),
+        stealer_search=_stealer_search(),
         release=FLAGS.release,
         top_k_ratio=FLAGS.top_k_ratio,
         arch=FLAGS.arch,

@@ -77,6 +77,7 @@ def settings_from_flags(protocol):
             "strategy",
             "precision",
             "init",
+            "matrix_search_skeptical",
         )
         if getattr(FLAGS, key) is not None
     }

@@ -22,9 +22,12 @@ Every other student (the two baselines, each served stealer, and the KD-from-ref
 when a reference is given) trains the same architecture with the same schedule and seed, on
 the training split less a stratified validation split (`validation_fraction`), and reports its
 test accuracy, averaged over seeds. Nothing is chosen on the test split: the stealers run with
-their registry defaults (skeptical's `loc` and `kd_delay` included; choosing them belongs on
-the validation split, whose accuracy every run records). A stealer is `protected` against when
-its student ends at or below the label-smoothing student (CMIM's bar, issue 20).
+their registry defaults (or `stealer_params`), except those of `stealer_search`, a held-out
+search (`search`): every combination of the grid trains, and the stealer's entry is the
+student with the highest validation accuracy, its `search` record beside it
+(`search.skeptical_search(epochs)` is skeptical's default grid over `loc` and `kd_delay`,
+`tools.audit --search_skeptical`). A stealer is `protected` against when its student ends at
+or below the label-smoothing student (CMIM's bar, issue 20).
 
 The audit is resumable and cached (`runs`): each student run lives in `D/runs/<name>_seed<k>/`.
 A rerun with the same config reuses every finished run and trains only the missing ones; a
@@ -39,8 +42,8 @@ audits (`plain`, `nasty`, `stingy`, `nasty+stingy`), the baselines trained once,
 defence's teacher cost against the plain release.
 
 Modules: `config` (`AuditConfig`, its checks), `target` (the data and the release), `runs` (the
-student runs and their cache), `scorecard` (rows, Markdown, figure), `job` (`audit`), `matrix`
-(`MatrixConfig`, `audit_matrix`).
+student runs and their cache), `search` (a stealer's grid, chosen on validation), `scorecard`
+(rows, Markdown, figure), `job` (`audit`), `matrix` (`MatrixConfig`, `audit_matrix`).
 
 Example:
 
@@ -91,6 +94,7 @@ from nasty_tf.audit.scorecard import (
     format_scorecard,
     plot_scorecard,
 )
+from nasty_tf.audit.search import SKEPTICAL_SEARCH, skeptical_search
 from nasty_tf.audit.target import AuditTarget, load_target
 
 __all__ = [
@@ -108,6 +112,7 @@ __all__ = [
     "SCORECARD_MD",
     "SCORECARD_PNG",
     "SCRATCH",
+    "SKEPTICAL_SEARCH",
     "AuditConfig",
     "AuditRuns",
     "AuditTarget",
@@ -124,4 +129,5 @@ __all__ = [
     "load_target",
     "matrix_stealer_names",
     "plot_scorecard",
+    "skeptical_search",
 ]

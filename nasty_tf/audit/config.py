@@ -8,6 +8,7 @@ import os
 import keras
 
 from nasty_tf import releases
+from nasty_tf.audit.search import check_stealer_search
 from nasty_tf.errors import InputError
 from nasty_tf.stealers import available_stealers, get_stealer
 
@@ -65,6 +66,12 @@ class AuditConfig:
         stealer_params: optional `{stealer name: {parameter: value}}` over the registry's
             defaults (`get_stealer`), e.g. a data-free stealer's scale; only for stealers that
             run. None: every stealer with its defaults.
+        stealer_search: optional `{stealer name: {parameter: [values, ...]}}`, a held-out
+            search (`nasty_tf.audit.search`): every combination trains (each a cached run
+            keyed by its full parameters), and the stealer's entry is the one with the highest
+            validation accuracy (ties: the first in grid order); the test split only reports.
+            Only for stealers that run, over `stealer_params`; `search.skeptical_search(epochs)`
+            is the default grid for `skeptical`. None: no search.
         release: how a `.keras` model is served: "plain" or "stingy"; None for "plain". Not
             for `saved_model`, which serves what it was exported with. The data-free stealers
             bypass it: they attack the network file itself.
@@ -96,6 +103,7 @@ class AuditConfig:
     reference: str | None = None
     stealers: tuple[str, ...] | None = None
     stealer_params: dict | None = None
+    stealer_search: dict | None = None
     release: str | None = None
     top_k_ratio: float | None = None
     arch: str | None = None
@@ -250,6 +258,7 @@ def check_config(config):
 
     check_fraction(config.train_fraction)
     check_validation_fraction(config.validation_fraction)
+    check_stealer_search(config.stealer_search, chosen, config.stealer_params)
     _check_reuse_runs_from(config)
     return chosen
 

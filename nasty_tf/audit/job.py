@@ -7,6 +7,7 @@ import time
 
 import keras
 
+from nasty_tf.audit import search
 from nasty_tf.audit.config import (
     LABEL_SMOOTHING,
     REFERENCE_KD,
@@ -17,6 +18,7 @@ from nasty_tf.audit.config import (
 from nasty_tf.audit.runs import AuditRuns, _accuracy
 from nasty_tf.audit.scorecard import SCORECARD_PNG, stealer_rows, write_scorecard
 from nasty_tf.audit.target import load_target
+from nasty_tf.errors import InputError
 from nasty_tf.stealers import get_stealer
 from nasty_tf.stealers.registry import DATAFREE
 from nasty_tf.stealers.served import served_logits_model
@@ -46,10 +48,13 @@ def audit(config):
         split), `baselines.scratch` and `baselines.label_smoothing`, `stealers` (one entry per
         stealer: `name`, `kind` ("served" | "datafree"), `accuracy`, `vs_scratch`,
         `vs_label_smoothing`, `vs_reference` (None without a reference), `protected`,
-        `accuracies` per seed), `reference` (the KD student of the reference, or None),
-        `runs`, `config`, `settings` (what was resolved: student arch, release, each data-free
-        stealer's parameters), `machine`, `date`, `backend`, `command`, `seconds`, `figure`.
-        Accuracies are test-split percentages, means over the seeds.
+        `accuracies` per seed; a stealer of `config.stealer_search` is its chosen
+        combination's student and adds `search`: `{"split": "validation", "rows": [{params,
+        run, validation_accuracy, accuracy}], "chosen": params}`), `reference` (the KD student
+        of the reference, or None), `runs`, `config`, `settings` (what was resolved: student
+        arch, release, each data-free stealer's parameters, `selection`), `machine`, `date`,
+        `backend`, `command`, `seconds`, `figure`. Accuracies are test-split percentages,
+        means over the seeds.
 
     Raises:
         InputError: a bad config, an unusable model or dataset, a finished run in
@@ -72,22 +77,28 @@ def _audit(config, names):
     print(f"audit: teacher (served) test accuracy {teacher_accuracy:.2f}%", flush=True)
 
     stealers = stealers_to_run(config, names)
-    # A data-free stealer attacks the network file, whatever the release serves: its runs are
-    # keyed on the file alone.
-    network_key = {"kind": target.teacher["kind"], "sha256": target.teacher["sha256"]}
     runs = AuditRuns(config, target)
+    searched = {name: search.candidates(config, name) for name in config.stealer_search or {}}
+    _check_searched_builds(runs, target, searched)  # before anything trains
     runs.run(SCRATCH, get_stealer(LABEL_SMOOTHING, label_smoothing=0.0))
     runs.run(LABEL_SMOOTHING, get_stealer(LABEL_SMOOTHING))
+    accuracies, searches = {}, {}
     for name, stealer in stealers.items():
-        if stealer.kind == DATAFREE:
-            runs.run(name, stealer, release_key=network_key)
-        else:
-            runs.run(name, stealer, target.served, target.teacher)
+        if name not in searched:
+            _run_stealer(runs, target, name, stealer)
+            continue
+        searches[name] = _search(runs, target, name, searched[name])
+        # The stealer's entry is the chosen combination's student.
+        accuracies[name] = runs.accuracies[search.chosen_row(searches[name])["run"]]
     if target.reference is not None:
         reference = target.reference
         runs.run(REFERENCE_KD, get_stealer("kd"), reference["served"], reference["key"])
 
-    rows = stealer_rows(names, {n: s.kind for n, s in stealers.items()}, runs.accuracies)
+    kinds = {n: s.kind for n, s in stealers.items()}
+    rows = stealer_rows(names, kinds, {**runs.accuracies, **accuracies})
+    for row in rows:
+        if row["name"] in searches:
+            row["search"] = searches[row["name"]]
     reference_accuracy = runs.mean(REFERENCE_KD) if target.reference is not None else None
     scorecard = {
         "teacher": {"accuracy": teacher_accuracy},
@@ -101,8 +112,7 @@ def _audit(config, names):
             "stealers": names,
             "teacher": target.teacher,
             "datafree": {n: s.config() for n, s in stealers.items() if s.kind == DATAFREE},
-            "selection": "none: every stealer runs with its registry defaults "
-            "(or config.stealer_params)",
+            "selection": _selection(searches),
         },
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": _machine(),
@@ -113,3 +123,70 @@ def _audit(config, names):
     }
     write_scorecard(scorecard, config.output_dir)
     return scorecard
+
+
+def _run_stealer(runs, target, name, stealer):
+    """Every seed's run of one stealer under the run name `name`."""
+    if stealer.kind == DATAFREE:
+        # A data-free stealer attacks the network file, whatever the release serves: its runs
+        # are keyed on the file alone.
+        network_key = {"kind": target.teacher["kind"], "sha256": target.teacher["sha256"]}
+        runs.run(name, stealer, release_key=network_key)
+    else:
+        runs.run(name, stealer, target.served, target.teacher)
+
+
+def _check_searched_builds(runs, target, searched):
+    """Builds every searched served combination's training wrapper once, before anything
+    trains: a value the students' architecture refuses (skeptical's `loc` beyond its stages)
+    is refused here, naming `stealer_search`, not after the other combinations trained."""
+    for name, candidates in searched.items():
+        for params, _, stealer in candidates:
+            if stealer.kind == DATAFREE:
+                continue  # its parameters are all checked by `get_stealer`
+            try:
+                runs.check_builds(stealer, target.served)
+            except InputError as error:
+                raise InputError(
+                    f"stealer_search[{name!r}]: {params} is refused for the {target.arch} "
+                    f"students: {error}"
+                ) from None
+
+
+def _search(runs, target, name, candidates):
+    """Trains (or reuses) every combination of `name`'s grid; returns its `search` record."""
+    rows = []
+    for params, run_name, stealer in candidates:
+        _run_stealer(runs, target, run_name, stealer)
+        validation = runs.validation_accuracies[run_name]
+        if any(value is None for value in validation):
+            raise InputError(
+                f"output_dir: a finished {run_name} run records no validation accuracy, which "
+                "the search chooses on; delete its run directory to train it again"
+            )
+        rows.append(
+            {
+                "params": params,
+                "run": run_name,
+                "validation_accuracy": runs.validation_mean(run_name),
+                "accuracy": runs.mean(run_name),
+            }
+        )
+    record = search.search_record(rows)
+    chosen = search.chosen_row(record)
+    print(
+        f"audit: {name}: chose {chosen['params']} on the validation split "
+        f"({chosen['validation_accuracy']:.2f}%, best of {len(rows)})",
+        flush=True,
+    )
+    return record
+
+
+def _selection(searches):
+    if not searches:
+        return "none: every stealer runs with its registry defaults (or config.stealer_params)"
+    return (
+        f"validation: {', '.join(searches)} chosen by the highest validation accuracy over "
+        "config.stealer_search (each entry's `search`); the other stealers run with their "
+        "registry defaults (or config.stealer_params)"
+    )

@@ -74,7 +74,10 @@ class MatrixConfig:
         output_dir: where the four audits, `matrix.json` and `matrix.md` go.
         overwrite: delete the four audits' directories first and train everything again.
         Every other field is the `AuditConfig` field of the same name, shared by the four
-        audits (`top_k_ratio` applies to the stingy ones only).
+        audits (`top_k_ratio` applies to the stingy ones only). With `stealer_search`, each
+        defence's audit chooses its own combination on its own validation accuracy (the
+        strongest attacker of that defence); the combinations' runs are shared between the
+        audits like any other run, where their cache keys match.
     """
 
     normal: str
@@ -82,6 +85,7 @@ class MatrixConfig:
     output_dir: str
     stealers: tuple[str, ...] | None = None
     stealer_params: dict | None = None
+    stealer_search: dict | None = None
     dataset: str = "digits"
     data_dir: str | None = None
     data_cache_dir: str | None = None

@@ -70,6 +70,8 @@ class AuditRuns:
             other audit's run directory a twin was copied from, relative to `output_dir`, or
             None).
         accuracies: `{name: [test accuracy per seed]}`.
+        validation_accuracies: `{name: [validation accuracy per seed]}`: what a search
+            (`nasty_tf.audit.search`) chooses on.
     """
 
     def __init__(self, config, target):
@@ -77,6 +79,7 @@ class AuditRuns:
         self.target = target
         self.runs = []
         self.accuracies = {}
+        self.validation_accuracies = {}
         # What every run's result depends on; a served student's schedule only where it applies.
         self._data_key = {
             "dataset": config.dataset,
@@ -100,6 +103,9 @@ class AuditRuns:
     def mean(self, name):
         return statistics.fmean(self.accuracies[name])
 
+    def validation_mean(self, name):
+        return statistics.fmean(self.validation_accuracies[name])
+
     def run(self, name, stealer, served=None, release_key=None):
         """Every seed's run of `stealer` under `name`, against `served` (keyed `release_key`).
 
@@ -119,6 +125,9 @@ class AuditRuns:
             run_dir = os.path.join(self.config.output_dir, RUNS_DIR, f"{name}_seed{seed}")
             result, reused, source = self._run_once(key, run_dir, stealer, served, datafree)
             self.accuracies.setdefault(name, []).append(result["accuracy"])
+            self.validation_accuracies.setdefault(name, []).append(
+                result.get("validation_accuracy")
+            )
             self.runs.append(
                 {
                     "name": name,
@@ -201,18 +210,30 @@ class AuditRuns:
             return result, twin
         return None, None
 
-    def _train_served(self, stealer, served, seed):
+    def _student(self):
         from nasty_tf.models import get_model
 
         dataset = self.target.dataset
-        keras.utils.set_random_seed(seed)
-        student = get_model(
+        return get_model(
             self.target.arch,
             dataset.num_classes,
             dataset.input_shape,
             mean=dataset.mean,
             std=dataset.std,
         )
+
+    def check_builds(self, stealer, served):
+        """Builds a served `stealer`'s training wrapper around a fresh student and drops it.
+
+        Raises the wrapper's `InputError` for a parameter the students' architecture refuses
+        (skeptical's `loc` beyond its stages); trains nothing. Every run seeds itself before
+        building its own student, so this changes no result.
+        """
+        stealer.build(self._student(), served)
+
+    def _train_served(self, stealer, served, seed):
+        keras.utils.set_random_seed(seed)
+        student = self._student()
         return steal(
             stealer,
             student,

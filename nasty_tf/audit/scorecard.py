@@ -2,10 +2,11 @@
 
 `D/scorecard.json` holds `{"teacher": {"accuracy"}, "baselines": {"scratch",
 "label_smoothing"}, "stealers": [{"name", "kind", "accuracy", "vs_scratch",
-"vs_label_smoothing", "vs_reference", "protected", "accuracies"}], ...}`; `D/scorecard.md` the
-same as a table; `D/scorecard.png` the student accuracy per stealer, the baselines as lines.
-A stealer is `protected` against when its student ends at or below the label-smoothing
-student (CMIM's bar, issue 20).
+"vs_label_smoothing", "vs_reference", "protected", "accuracies", and for a searched stealer
+"search"}], ...}`; `D/scorecard.md` the same as a table, each search's grid below it;
+`D/scorecard.png` the student accuracy per stealer, the baselines as lines. A stealer is
+`protected` against when its student ends at or below the label-smoothing student (CMIM's bar,
+issue 20).
 """
 
 import os
@@ -93,6 +94,33 @@ def _data_free_note(scorecard):
     ]
 
 
+def _search_tables(scorecard):
+    """Below the main table: each searched stealer's grid, chosen on the validation split."""
+    lines = []
+    for row in scorecard["stealers"]:
+        record = row.get("search")
+        if not record:
+            continue
+        params = list(record["chosen"])
+        lines += [
+            "",
+            f"**{row['name']}**: {', '.join(params)} chosen on the {record['split']} split "
+            "(the highest validation accuracy; ties: the first in grid order), never on the "
+            f"test split; the row above is the chosen student. Test accuracy only reports.",
+            "",
+            f"| {' | '.join(params)} | validation accuracy (%) | test accuracy (%) | chosen |",
+            "|" + "---|" * (len(params) + 3),
+        ]
+        for candidate in record["rows"]:
+            values = " | ".join(str(candidate["params"][p]) for p in params)
+            chosen = "**yes**" if candidate["params"] == record["chosen"] else ""
+            lines.append(
+                f"| {values} | {candidate['validation_accuracy']:.2f} | "
+                f"{candidate['accuracy']:.2f} | {chosen} |"
+            )
+    return lines
+
+
 def format_scorecard(scorecard):
     """The scorecard as Markdown: what was audited, the baselines, one row per stealer."""
     config = scorecard["config"]
@@ -127,6 +155,7 @@ def format_scorecard(scorecard):
             f"{_signed(row['vs_label_smoothing'])} | {_signed(row['vs_reference'])} | "
             f"{'yes' if row['protected'] else '**no**'} |"
         )
+    lines += _search_tables(scorecard)
     lines += ["", f"![student accuracy per stealer]({scorecard['figure']})", ""]
     lines += [
         f"{scorecard['date']}, {scorecard['machine']}, backend {scorecard['backend']}, "

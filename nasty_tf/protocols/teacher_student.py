@@ -118,6 +118,9 @@ class TeacherStudentSettings:
     # (`matrix_stealer_names`). Empty (the default): no matrix; it trains about
     # 4 x stealers + 3 students of the first student stage's schedule.
     matrix_stealers: tuple = ()
+    # With `skeptical` among them: each defence's audit chooses its loc and kd_delay on its
+    # own validation split (`nasty_tf.audit.skeptical_search` at the matrix's epochs).
+    matrix_search_skeptical: bool = False
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -292,7 +295,22 @@ def matrix_config(settings, teacher_files, output_dir):
         batch_size=stage.batch_size,
         seeds=tuple(settings.student_seeds),
         verbose=settings.verbose,
+        stealer_search=_matrix_search(settings, names, stage.epochs),
     )
+
+
+def _matrix_search(settings, names, epochs):
+    """`settings.matrix_search_skeptical` as `MatrixConfig.stealer_search`."""
+    from nasty_tf.audit import skeptical_search
+
+    if not settings.matrix_search_skeptical:
+        return None
+    if "skeptical" not in names:
+        raise InputError(
+            "matrix_search_skeptical searches the skeptical stealer, which matrix_stealers "
+            f"leaves out. Received: matrix_stealers={','.join(settings.matrix_stealers)}"
+        )
+    return {"skeptical": skeptical_search(epochs)}
 
 
 def _scratch_accuracy(student_rows, arch):

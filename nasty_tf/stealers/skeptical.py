@@ -26,8 +26,10 @@ heads are separate layers that `SkepticalStudent.student` does not hold.
 
 Their code leaves `loc` and `kd_delay` to the user; the defaults here (`loc=1`, the auxiliary head
 nearest to the final one, which every supported network has; `kd_delay=0`) are a starting
-point. Choose them on a validation split (DESIGN.md section 6, "Selection"), e.g. `loc` over
-every head and `kd_delay` over a few fractions of the schedule, never on the test split.
+point. The audit chooses them on its validation split, never on the test split (DESIGN.md
+section 6, "Selection"): `tools.audit --search_skeptical`, or `AuditConfig.stealer_search`
+with the grid `nasty_tf.audit.skeptical_search(epochs)` (`loc` in {1, 2} x `kd_delay` as 0 or a
+quarter of the schedule on labels first); see docs/attacks.md, "The skeptical stealer".
 """
 
 import re
