@@ -64,7 +64,8 @@ def define_reproduce_flags():
         "nasty_init_from_normal",
         None,
         "Start every nasty teacher from the normal teacher's weights (tools.train_nasty "
-        "--init_from) instead of a fresh initialisation. Default: the protocol's (off).",
+        "--init_from) instead of a fresh initialisation. Default: the protocol's (on for "
+        "cifar10_cpu, off elsewhere; --nonasty_init_from_normal turns it off).",
     )
     flags.DEFINE_integer(
         "omega_warmup_epochs",
