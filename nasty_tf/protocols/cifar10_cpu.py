@@ -11,7 +11,7 @@ Figs. 1 and 2 are drawn on 1,000 test images.
 Why these values (the measurements, their dates and commands: docs/protocols.md, "cifar10_cpu"):
 short schedules are not nasty at the reference omega 0.04, so the teachers train longer and
 the students train to the end of a 20-epoch schedule. The warm start gave the stealer a larger
-loss than a fresh nasty network at the same cost to the owner (one seed). Omega 0.1 is the
+loss than a fresh nasty network at the same cost to the owner on seed 0, not on seed 1. Omega 0.1 is the
 value the held-out search (`tools.tune --nasty_init_from_adversary`, omega 0.03-0.2, validation
 split, docs/cifar10_cpu/tune_init_from_2026-12-02/) picks when the owner accepts a 3-point
 validation cost (its trial at 0.098); under a 1-point budget it picks 0.047, a teacher that
