@@ -67,6 +67,7 @@ def test_every_library_module_has_a_py_library():
         "tests/build_file.py",
         "tests/conftest.py",
         "tests/mirrored_job.py",
+        "tests/tiny_audit.py",
     }
     expected = _sources("nasty_tf") | _sources("flags") | helpers
     assert declared == expected
