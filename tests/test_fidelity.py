@@ -3,6 +3,10 @@ Adam, DeepInversion's flips, DAFL's per-dataset loss weights, Table 4's adversar
 Table 5's CIFAR-100 protocol. BatchNorm's moving variance is in test_fused_batch_norm.py."""
 
 import inspect
+import json
+import os
+import subprocess
+import sys
 import types
 
 import keras
@@ -16,6 +20,8 @@ from nasty_tf.protocols import datafree_attacks, owner_ablations, teacher_studen
 from nasty_tf.protocols.teacher_student import Stage
 from nasty_tf.training import ReferenceAdam, TrainConfig
 from nasty_tf.training.optimizers import learning_rate_schedule, make_optimizer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CIFAR10 = {"one_hot_weight": 0.05, "activation_weight": 0.01, "entropy_weight": 5.0}
 CIFAR100 = {"one_hot_weight": 0.5, "activation_weight": 0.1, "entropy_weight": 20.0}
@@ -98,18 +104,29 @@ def test_datafree_and_audit_adams_are_pytorchs():
     assert isinstance(restored, ReferenceAdam) and restored.epsilon == 1e-8
 
 
+def _datafree_flag_defaults(names):
+    """The defaults of `tools.datafree`'s flags `names`, read in a fresh process: importing a
+    binary here would define its flags in this worker's absl registry, where another test file
+    may already have defined a binary's flags of the same names."""
+    code = (
+        "import json, sys; from absl import flags; import tools.datafree; "
+        "print(json.dumps({n: flags.FLAGS[n].default for n in sys.argv[1:]}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 # (d) DeepInversion on CIFAR: rolls only, no flips.
 
 
 def test_deepinversion_does_not_flip_by_default():
-    from absl import flags
-
-    import tools.datafree  # noqa: F401  (defines the binary's flags)
-
     assert inspect.signature(DeepInversion).parameters["flip"].default is False
     for dataset in ("cifar10", "cifar100"):
         assert DataFreeConfig(method="deepinversion", teacher="", dataset=dataset).flip is False
-    assert flags.FLAGS["flip"].default is False
+    assert _datafree_flag_defaults(["flip"]) == {"flip": False}
     assert DataFreeConfig(method="deepinversion", teacher="", flip=True).flip is True
     for name in ("table1_cifar10", "table2_cifar100", "table5_cifar100", "cifar10_cpu"):
         settings = protocols.get_protocol(name).default_settings()
@@ -139,11 +156,7 @@ def test_dafl_loss_weights_depend_on_the_dataset():
         settings = protocols.get_protocol(name).default_settings()
         config = datafree_attacks.attack_config(settings, "dafl", "", "resnet18")
         assert {key: getattr(config, key) for key in expected} == expected, name
-    from absl import flags
-
-    import tools.datafree  # noqa: F401
-
-    assert all(flags.FLAGS[name].default is None for name in CIFAR10)
+    assert _datafree_flag_defaults(list(CIFAR10)) == {name: None for name in CIFAR10}
 
 
 # (f) Table 4's adversaries train with their own baseline recipe.
