@@ -24,6 +24,7 @@ from tiny_audit import (  # noqa: F401 (fixtures: `tiny_digits` is autouse)
     TRAINS,
     load_tiny_digits,
     networks,
+    rerun_without_training,
     tiny_config,
     tiny_digits,
 )
@@ -93,13 +94,7 @@ def test_a_rerun_reuses_every_run_and_a_changed_config_is_refused(keras_audit, m
         for run in os.listdir(runs_dir)
         for path in (os.path.join(runs_dir, run, n) for n in ("result.json", "model.keras"))
     }
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("a finished run was trained again")
-
-    monkeypatch.setattr(audit_runs, "steal", no_training)
-    again = audit(config)
-    assert all(run["reused"] for run in again["runs"])
+    again = rerun_without_training(config, monkeypatch)
     assert again["stealers"] == scorecard["stealers"]
     assert again["baselines"] == scorecard["baselines"]
     assert {path: os.stat(path).st_mtime_ns for path in stamps} == stamps

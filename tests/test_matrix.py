@@ -15,7 +15,7 @@ import pytest
 
 import nasty_tf.data
 from binaries import assert_one_line_error, run_tool_cases
-from nasty_tf import models, protocols
+from nasty_tf import protocols
 from nasty_tf.audit import (
     AuditConfig,
     MatrixConfig,
@@ -30,6 +30,7 @@ from nasty_tf.errors import InputError
 from nasty_tf.protocols import teacher_student
 from nasty_tf.protocols.teacher_student import Stage
 from nasty_tf.report import format_matrix_table
+from tiny_audit import load_tiny_digits, networks  # noqa: F401 (a fixture)
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
@@ -37,38 +38,15 @@ pytestmark = [
     pytest.mark.single_pass,
 ]
 
-_LOAD = nasty_tf.data.load_dataset
 BASELINES = ("scratch", "label_smoothing", "reference_kd")
 DEFENCES = ("plain", "nasty", "stingy", "nasty+stingy")
 
 
-def _tiny_digits(name, data_dir=None, **kwargs):
-    data = _LOAD(name, data_dir=data_dir, **kwargs)
-    train = np.concatenate([np.flatnonzero(data.y_train == c)[:24] for c in range(10)])
-    test = np.concatenate([np.flatnonzero(data.y_test == c)[:12] for c in range(10)])
-    return dataclasses.replace(
-        data,
-        x_train=data.x_train[train],
-        y_train=data.y_train[train],
-        x_test=data.x_test[test],
-        y_test=data.y_test[test],
-    )
-
-
 @pytest.fixture(scope="module")
-def networks(tmp_path_factory):
-    root = tmp_path_factory.mktemp("matrix_networks")
-    data = _tiny_digits("digits")
-    paths = {}
-    for seed, name in enumerate(("normal", "nasty")):
-        keras.utils.set_random_seed(seed)
-        network = models.get_model("cnn", 10, data.input_shape, mean=data.mean, std=data.std)
-        if name == "normal":
-            network.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-            network.fit(data.x_train, data.y_train, epochs=2, batch_size=32, verbose=0)
-        paths[name] = str(root / f"{name}.keras")
-        network.save(paths[name])
-    return paths
+def matrix_networks(networks):
+    """tiny_audit's networks under the matrix's names: its trained teacher is the "normal"
+    network, its untrained reference stands for the nasty one."""
+    return {"normal": networks["teacher"], "nasty": networks["reference"]}
 
 
 def _counting_steal(calls):
@@ -82,26 +60,26 @@ def _counting_steal(calls):
 
 
 @pytest.fixture(scope="module")
-def matrix_run(networks, tmp_path_factory):
+def matrix_run(matrix_networks, tmp_path_factory):
     directory = tmp_path_factory.mktemp("matrix")
     calls = []
     config = MatrixConfig(
-        normal=networks["normal"],
-        nasty=networks["nasty"],
+        normal=matrix_networks["normal"],
+        nasty=matrix_networks["nasty"],
         output_dir=str(directory),
         stealers=("kd",),
         epochs=1,
         batch_size=64,
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+        patch.setattr(nasty_tf.data, "load_dataset", load_tiny_digits)
         patch.setattr(audit_runs, "steal", _counting_steal(calls))
         matrix = audit_matrix(config)
     return config, matrix, calls
 
 
 def _accuracy(path):
-    data = _tiny_digits("digits")
+    data = load_tiny_digits("digits")
     logits = keras.saving.load_model(path).predict(data.x_test, verbose=0)
     return float(np.mean(np.argmax(logits, -1) == data.y_test) * 100)
 
@@ -145,10 +123,10 @@ def test_four_audits_each_with_its_scorecard_and_the_baselines_trained_once(matr
     )
 
 
-def test_the_teacher_cost_is_against_the_plain_release(matrix_run, networks):
+def test_the_teacher_cost_is_against_the_plain_release(matrix_run, matrix_networks):
     _, matrix, _ = matrix_run
     defences = matrix["defences"]
-    normal, nasty = _accuracy(networks["normal"]), _accuracy(networks["nasty"])
+    normal, nasty = _accuracy(matrix_networks["normal"]), _accuracy(matrix_networks["nasty"])
     assert defences["plain"]["teacher"] == {"accuracy": pytest.approx(normal), "cost": 0.0}
     # Stingy serves the top-k logits only: the argmax, hence the accuracy, is kept exactly.
     assert defences["stingy"]["teacher"]["accuracy"] == defences["plain"]["teacher"]["accuracy"]
@@ -170,7 +148,7 @@ def test_a_rerun_trains_nothing(matrix_run, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", load_tiny_digits)
     monkeypatch.setattr(audit_runs, "steal", no_training)
     again = audit_matrix(config)
     for name in DEFENCES:
@@ -198,7 +176,7 @@ def test_the_matrix_table_has_a_teacher_row_and_a_cell_per_defence(matrix_run):
     assert format_matrix_table(None) == []
 
 
-def test_a_twin_run_is_copied_only_when_its_config_matches(networks, tmp_path, monkeypatch):
+def test_a_twin_run_is_copied_only_when_its_config_matches(matrix_networks, tmp_path, monkeypatch):
     """The cache stays honest: another audit's run is taken only under the same key."""
     calls = []
 
@@ -206,10 +184,13 @@ def test_a_twin_run_is_copied_only_when_its_config_matches(networks, tmp_path, m
         calls.append(stealer.config().get("name"))
         return student
 
-    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", load_tiny_digits)
     monkeypatch.setattr(audit_runs, "steal", untrained)
     base = AuditConfig(
-        output_dir=str(tmp_path / "first"), model=networks["normal"], stealers=("kd",), epochs=1
+        output_dir=str(tmp_path / "first"),
+        model=matrix_networks["normal"],
+        stealers=("kd",),
+        epochs=1,
     )
     audit(base)
     assert len(calls) == 3
@@ -268,7 +249,7 @@ def test_a_protocol_with_matrix_stealers_reports_the_matrix(given_teachers, tmp_
         return student
 
     monkeypatch.setattr(audit_runs, "steal", untrained)
-    monkeypatch.setattr(nasty_tf.data, "load_dataset", _tiny_digits)
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", load_tiny_digits)
     settings = protocols.get_protocol("digits_demo").default_settings()
     tiny = settings.replace(
         teacher=Stage("cnn", 1, batch_size=64),
@@ -326,3 +307,15 @@ def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
         schedule, "--matrix_stealers: the matrix's students train as the audit does", "multistep"
     )
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_the_matrix_passes_every_shared_audit_field_with_the_audits_default():
+    """MatrixConfig repeats AuditConfig's shared fields: one added to AuditConfig without its
+    twin here, or a default that drifts, fails."""
+    audit_fields = {f.name: f for f in dataclasses.fields(AuditConfig)}
+    matrix_fields = {f.name: f for f in dataclasses.fields(MatrixConfig)}
+    set_per_defence = {"model", "saved_model", "release", "reference", "reuse_runs_from"}
+    assert set(audit_fields) - set(matrix_fields) == set_per_defence
+    assert set(matrix_fields) - set(audit_fields) == {"normal", "nasty", "overwrite"}
+    for name in set(matrix_fields) & set(audit_fields):
+        assert matrix_fields[name].default == audit_fields[name].default, name

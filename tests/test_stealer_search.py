@@ -29,7 +29,14 @@ from nasty_tf.audit import runs as audit_runs
 from nasty_tf.errors import InputError
 from nasty_tf.protocols import teacher_student
 from nasty_tf.training import load_network, predict_logits
-from tiny_audit import TRAINS, load_tiny_digits, networks, tiny_config, tiny_digits  # noqa: F401
+from tiny_audit import (  # noqa: F401 (fixtures: `tiny_digits` is autouse)
+    TRAINS,
+    load_tiny_digits,
+    networks,
+    rerun_without_training,
+    tiny_config,
+    tiny_digits,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -107,13 +114,7 @@ def test_every_combination_trains_once_and_the_best_on_validation_is_the_row(sea
 @TRAINS
 def test_a_rerun_trains_nothing(searched, monkeypatch):
     config, scorecard = searched
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("a finished run was trained again")
-
-    monkeypatch.setattr(audit_runs, "steal", no_training)
-    again = audit(config)
-    assert all(run["reused"] for run in again["runs"])
+    again = rerun_without_training(config, monkeypatch)
     assert again["stealers"] == scorecard["stealers"]
 
 

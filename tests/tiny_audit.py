@@ -13,7 +13,8 @@ import pytest
 
 import nasty_tf.data
 from nasty_tf import models
-from nasty_tf.audit import AuditConfig
+from nasty_tf.audit import AuditConfig, audit
+from nasty_tf.audit import runs as audit_runs
 
 STEALERS = ("kd", "topk")
 # The audit only orchestrates stealers that tests/test_stealers.py trains on both backends; on
@@ -70,3 +71,16 @@ def tiny_config(output_dir, **fields):
         batch_size=64,
         **fields,
     )
+
+
+def rerun_without_training(config, monkeypatch):
+    """`audit(config)` again with training forbidden; asserts that every run came from the
+    cache, and returns the scorecard."""
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(audit_runs, "steal", no_training)
+    again = audit(config)
+    assert all(run["reused"] for run in again["runs"])
+    return again
