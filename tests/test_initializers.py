@@ -29,7 +29,6 @@ from nasty_tf.atomic_io import atomic_save_model
 from nasty_tf.errors import InputError
 from nasty_tf.protocols import teacher_student
 from nasty_tf.training import TrainConfig
-from nasty_tf.training import jobs as training_jobs
 
 # Keras' TensorFlow backend converts tensors with a bare `np.array(x)` that NumPy 2 warns about.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -191,7 +190,9 @@ def test_train_config_carries_init_into_the_network_and_the_run_identity():
         num_classes, input_shape = 10, (32, 32, 3)
         mean, std = models.CIFAR10_MEAN, models.CIFAR10_STD
 
-    network = training_jobs._new_network(TrainConfig(init="reference", seed=3), Data)
+    network = models.new_network(
+        TrainConfig(init="reference", seed=3), Data, mean=Data.mean, std=Data.std
+    )
     config = network.get_layer("fc1").get_config()
     assert config["kernel_initializer"]["class_name"] == "RandomUniform"
     assert math.isclose(config["kernel_initializer"]["config"]["maxval"], 1 / math.sqrt(2048))
@@ -212,7 +213,6 @@ def test_data_free_students_take_the_protocols_init(tmp_path):
     protocol's data-free attack builds a reference-initialised student, weight for weight the
     network `get_model(init="reference")` gives with the same seed."""
     from nasty_tf.datafree import DataFreeConfig
-    from nasty_tf.datafree.jobs import new_student
     from nasty_tf.protocols import datafree_attacks, table5_cifar100
 
     teacher = tmp_path / "teacher.keras"
@@ -230,7 +230,7 @@ def test_data_free_students_take_the_protocols_init(tmp_path):
     class Space:
         mean, std = models.CIFAR10_MEAN, models.CIFAR10_STD
 
-    student = new_student(config.replace(seed=4), Data, Space)
+    student = models.new_network(config.replace(seed=4), Data, mean=Space.mean, std=Space.std)
     keras.utils.set_random_seed(4)
     expected = models.get_model(
         "cnn", 10, (32, 32, 3), mean=Space.mean, std=Space.std, init="reference"

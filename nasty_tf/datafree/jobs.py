@@ -278,20 +278,6 @@ def run_datafree(config, dataset=None, on_finished="error"):
         return _run(config, dataset, run_dir)
 
 
-def new_student(config, dataset, space):
-    """The fresh student network of `config` (arch, init), seeded by `config.seed`, with the
-    teacher's pixel statistics (`space`); an unknown arch fails before anything is written."""
-    keras.utils.set_random_seed(config.seed)
-    return models.get_model(
-        config.arch,
-        dataset.num_classes,
-        dataset.input_shape,
-        mean=space.mean,
-        std=space.std,
-        init=config.init,
-    )
-
-
 def _run(config, dataset, run_dir):
     if (metrics := run_dir.finished_metrics()) is not None:
         return metrics
@@ -304,7 +290,9 @@ def _run(config, dataset, run_dir):
         )
     teacher = load_network(config.teacher, "teacher", dataset)
     space = PixelSpace(teacher)
-    student = new_student(config, dataset, space)  # before anything is written
+    student = models.new_network(
+        config, dataset, mean=space.mean, std=space.std
+    )  # before anything is written
     run_dir.prepare()
     runner = _run_dafl if config.method == "dafl" else _run_deepinversion
     extra, grid_images, grid_labels = runner(config, teacher, student, dataset, space, run_dir)

@@ -24,6 +24,8 @@ features = keras.Model(model.input, model.get_layer("features").output)
 ```
 """
 
+import keras
+
 from nasty_tf.errors import InputError
 
 # Builders are reached through their modules so `nasty_tf.models.cnn` stays the module.
@@ -111,6 +113,21 @@ def get_model(
     )
 
 
+def new_network(config, dataset, *, mean, std):
+    """A fresh `get_model` network for a run: `config.arch`, initialisers `config.init`,
+    seeded by `config.seed` (so a run rebuilds the same weights), shaped for `dataset`
+    (`num_classes`, `input_shape`), normalising by `mean` and `std`."""
+    keras.utils.set_random_seed(config.seed)
+    return get_model(
+        config.arch,
+        dataset.num_classes,
+        dataset.input_shape,
+        mean=mean,
+        std=std,
+        init=config.init,
+    )
+
+
 __all__ = [
     "BATCH_NORM_LAYERS",
     "CIFAR10_MEAN",
@@ -127,6 +144,7 @@ __all__ = [
     "channel_shuffle",
     "channel_split",
     "get_model",
+    "new_network",
     "pixel_normalization",
     "pixel_statistics",
 ]

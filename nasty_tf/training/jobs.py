@@ -7,8 +7,6 @@ Each takes frozen configs (and optionally an already loaded dataset), writes its
 import math
 import time
 
-import keras
-
 from nasty_tf import data as data_lib
 from nasty_tf import models
 from nasty_tf.distribute import make_strategy, shard_evenly
@@ -41,20 +39,6 @@ def _run_config(kind, config, partner=None):
     and its SHA-256, which is what runs are matched on (`run_directory.same_run`)."""
     extra = {**partner.settings(), **partner.identity()} if partner is not None else {}
     return {"kind": kind, **config.identity(), **extra}
-
-
-def _new_network(config, dataset):
-    """A freshly initialised network (seeded by `config.seed`, initialisers `config.init`)
-    holding the dataset's statistics."""
-    keras.utils.set_random_seed(config.seed)
-    return models.get_model(
-        config.arch,
-        dataset.num_classes,
-        dataset.input_shape,
-        mean=dataset.mean,
-        std=dataset.std,
-        init=config.init,
-    )
 
 
 def _strategy(config):
@@ -200,7 +184,7 @@ def _train(config, dataset, run_dir):
     run_dir.prepare()
     # Networks, optimizer and metrics are created in the strategy's scope, under the policy.
     with strategy.scope(), precision.dtype_policy(config.precision):
-        network = _new_network(config, dataset)
+        network = models.new_network(config, dataset, mean=dataset.mean, std=dataset.std)
         trainer = AugmentedClassifier(network, _augmenter(config, dataset))
         seconds = _fit(trainer, dataset, config, run_dir, "lower `learning_rate`", strategy)
         return _finish(run_dir, network, dataset, config, seconds, strategy)
@@ -233,7 +217,7 @@ def _train_nasty(config, nasty, dataset, run_dir):
         # Loaded (and checked) before the fresh network is seeded, so that loading it moves no
         # random state that the run draws from afterwards.
         initial = _load_initial_network(nasty.init_from, dataset)
-        network = _new_network(config, dataset)
+        network = models.new_network(config, dataset, mean=dataset.mean, std=dataset.std)
         if initial is not None:
             # Before `fit`: a resumed run's backup is restored over these weights when `fit`
             # begins (`TrainingBackup.on_train_begin`), so they never replace restored ones.
@@ -320,7 +304,7 @@ def _distill(config, kd, dataset, run_dir):
             load_network(kd.teacher, "teacher", dataset), config.precision
         )
         run_dir.prepare()
-        student = _new_network(config, dataset)
+        student = models.new_network(config, dataset, mean=dataset.mean, std=dataset.std)
         trainer = KnowledgeDistiller(
             student, teacher, kd.alpha, kd.temperature, augmenter=_augmenter(config, dataset)
         )
