@@ -17,6 +17,7 @@ import nasty_tf.data
 from binaries import assert_one_line_error, run_tool_cases
 from nasty_tf.audit import AuditConfig, audit
 from nasty_tf.audit import runs as audit_runs
+from nasty_tf.data import make_augmenter
 from nasty_tf.errors import InputError
 from nasty_tf.training.run_directory import RunLock
 from tiny_audit import (  # noqa: F401 (fixtures: `tiny_digits` is autouse)
@@ -103,6 +104,33 @@ def test_a_rerun_reuses_every_run_and_a_changed_config_is_refused(keras_audit, m
         audit(dataclasses.replace(config, epochs=2))
 
 
+@TRAINS
+def test_augment_trains_every_served_student_on_the_datasets_augmentation(
+    keras_audit, tmp_path, monkeypatch
+):
+    config, _ = keras_audit
+    augmenters, real = [], audit_runs.steal
+
+    def steal(stealer, *args, augmenter=None, **kwargs):
+        augmenters.append(augmenter)
+        return real(stealer, *args, augmenter=augmenter, **kwargs)
+
+    monkeypatch.setattr(audit_runs, "steal", steal)
+    augmented = dataclasses.replace(config, output_dir=str(tmp_path / "augmented"), augment=True)
+    scorecard = audit(augmented)
+    # Scratch, label smoothing, the reference's KD student, kd and topk: each augmented.
+    assert len(augmenters) == len(scorecard["runs"]) == 5
+    recipe = make_augmenter(load_tiny_digits("digits").augmentation)
+    for augmenter in augmenters:
+        assert [type(layer) for layer in augmenter.layers] == [type(l) for l in recipe.layers]
+    for run in scorecard["runs"]:
+        with open(os.path.join(augmented.output_dir, run["run_dir"], "result.json")) as f:
+            assert json.load(f)["config"]["augment"] is True
+    # The cache tells augmented runs from plain ones.
+    with pytest.raises(InputError, match=r"different config \(differs in: augment\)"):
+        audit(dataclasses.replace(augmented, augment=False))
+
+
 @pytest.mark.single_pass  # a SavedModel is served through TensorFlow
 def test_a_saved_model_audits_like_the_same_networks_keras_file(networks, keras_audit, tmp_path):
     from nasty_tf.export import export_saved_model
@@ -153,6 +181,7 @@ def test_bad_configs_name_the_argument(tmp_path):
         ),
         ({"model": model, "seeds": ()}, r"seeds must be distinct integers"),
         ({"model": model, "epochs": 0}, "epochs must be an integer >= 1"),
+        ({"model": model, "augment": "yes"}, "augment must be True or False"),
     ):
         with pytest.raises(InputError, match=message):
             audit(AuditConfig(output_dir=str(tmp_path / "bad"), **fields))

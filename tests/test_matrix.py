@@ -288,6 +288,16 @@ def test_a_protocol_without_the_option_runs_no_matrix():
     assert teacher_student.matrix_config(settings, {"normal": "n", "nasty": "m"}, "out") is None
 
 
+def test_the_matrix_students_take_the_protocols_augmentation():
+    settings = protocols.get_protocol("digits_demo").default_settings()
+    settings = settings.replace(matrix_stealers=("kd",))
+    files = {"normal": "n", "nasty": "m"}
+    assert settings.augment is True
+    assert teacher_student.matrix_config(settings, files, "out").augment is True
+    plain = settings.replace(augment=False)
+    assert teacher_student.matrix_config(plain, files, "out").augment is False
+
+
 def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
     unknown, schedule = run_tool_cases(
         "reproduce",

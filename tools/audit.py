@@ -71,6 +71,7 @@ def main():
         batch_size=FLAGS.batch_size,
         seeds=_seeds(FLAGS.seeds),
         validation_fraction=FLAGS.validation_fraction,
+        augment=FLAGS.augment,
         verbose=FLAGS.verbose,
     )
     scorecard = run_audit(config)

@@ -98,6 +98,7 @@ class MatrixConfig:
     batch_size: int = 128
     seeds: tuple[int, ...] = (0,)
     validation_fraction: float = 0.1
+    augment: bool = False
     verbose: int = 0
     overwrite: bool = False
 

@@ -98,6 +98,8 @@ class AuditRuns:
             "optimizer": config.optimizer,
             "learning_rate": float(config.learning_rate),
             "batch_size": config.batch_size,
+            # Absent without augmentation: the key of runs made before the field was.
+            **({"augment": True} if config.augment else {}),
         }
 
     def mean(self, name):
@@ -243,8 +245,16 @@ class AuditRuns:
             epochs=self.config.epochs,
             batch_size=self.config.batch_size,
             optimizer=_make_optimizer(self.config),
+            augmenter=self._augmenter(seed),
             verbose=self.config.verbose,
         )
+
+    def _augmenter(self, seed):
+        if not self.config.augment:
+            return None
+        from nasty_tf.data import make_augmenter
+
+        return make_augmenter(self.target.dataset.augmentation, seed=seed)
 
     def _train_datafree(self, stealer, run_dir, seed):
         """The data-free attack as a `run_datafree` job in `run_dir` (resumed or reused there);

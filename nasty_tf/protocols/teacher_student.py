@@ -250,9 +250,9 @@ def matrix_config(settings, teacher_files, output_dir):
 
     Its students take the first student stage's architecture and schedule, the protocol's
     student seeds and data (dataset, training fraction), and a data-free stealer the
-    protocol's `datafree_options` for its method. The audit trains with a constant learning
-    rate and no weight decay, without augmentation, so a stage with a decaying schedule or
-    weight decay is refused rather than silently changed.
+    protocol's `datafree_options` for its method, and its augmentation (`augment`). The audit
+    trains with a constant learning rate and no weight decay, so a stage with a decaying
+    schedule or weight decay is refused rather than silently changed.
 
     Raises:
         InputError: an unknown stealer name, or a student stage the audit cannot follow.
@@ -294,6 +294,7 @@ def matrix_config(settings, teacher_files, output_dir):
         learning_rate=stage.learning_rate,
         batch_size=stage.batch_size,
         seeds=tuple(settings.student_seeds),
+        augment=settings.augment,
         verbose=settings.verbose,
         stealer_search=_matrix_search(settings, names, stage.epochs),
     )
