@@ -35,6 +35,12 @@ def define_tune_flags():
         "Start every trial's nasty network from the adversary's weights (the normal teacher) "
         "instead of a fresh initialisation.",
     )
+    flags.DEFINE_integer(
+        "omega_warmup_epochs",
+        0,
+        "Every trial's omega ramps from 0 over this many epochs (tools.train_nasty's flag); "
+        "0: the trial's omega from the first step.",
+    )
     flags.DEFINE_string("student_arch", "cnn", "Architecture of the proxy student.")
     flags.DEFINE_integer(
         "student_epochs", 4, "Epochs of the proxy student (KD from each nasty teacher)."

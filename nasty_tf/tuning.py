@@ -100,6 +100,9 @@ class TuneConfig:
         nasty_init_from_adversary: every trial's nasty network starts from the adversary's
             weights (`NastyConfig.init_from`, the owner's normal teacher) instead of a fresh
             initialisation; False (the default): a fresh network seeded by the teachers' seed.
+        omega_warmup_epochs: every trial's omega ramps from 0 over this many epochs
+            (`NastyConfig.omega_warmup_epochs`); 0 (the default): the trial's omega from the
+            first step.
     """
 
     omega_min: float = 0.02
@@ -115,6 +118,7 @@ class TuneConfig:
     kd_temperature: float = 4.0
     validation_fraction: float = 0.1
     nasty_init_from_adversary: bool = False
+    omega_warmup_epochs: int = 0
 
     def __post_init__(self):
         if not isinstance(self.temperatures, tuple):
@@ -156,6 +160,11 @@ class TuneConfig:
         if self.adversary is not None and not os.path.isfile(self.adversary):
             raise InputError(
                 f"adversary must be an existing .keras file. Received: adversary={self.adversary}"
+            )
+        warmup = self.omega_warmup_epochs
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InputError(
+                f"omega_warmup_epochs must be an integer >= 0. Received: omega_warmup_epochs={warmup!r}"
             )
         check_validation_fraction(self.validation_fraction)
 
@@ -296,6 +305,7 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     hp.get("omega"),
                     hp.get("temperature"),
                     init_from=self.adversary if tune.nasty_init_from_adversary else None,
+                    omega_warmup_epochs=tune.omega_warmup_epochs,
                 ),
                 self.dataset,
                 self.on_finished,
@@ -462,9 +472,10 @@ def _identity(train_config, tune_config):
     """What a search's settings are (`tune_config.json`): a rerun and a worker must match it."""
     search_settings = dataclasses.asdict(tune_config)
     search_settings.pop("max_trials")  # a rerun may raise it to add trials
-    if not search_settings["nasty_init_from_adversary"]:
-        # Left out at its default: a search from before the option continues as the same one.
-        search_settings.pop("nasty_init_from_adversary")
+    for option in ("nasty_init_from_adversary", "omega_warmup_epochs"):
+        if not search_settings[option]:
+            # Left out at its default: a search from before the option continues as the same one.
+            search_settings.pop(option)
     return json.loads(
         json.dumps(
             {
@@ -694,6 +705,8 @@ def format_table(report):
     ]
     if report["config"]["tune"].get("nasty_init_from_adversary"):
         lines += ["Every nasty teacher started from the normal teacher's weights.", ""]
+    if warmup := report["config"]["tune"].get("omega_warmup_epochs"):
+        lines += [f"Every nasty teacher's omega ramped up from 0 over {warmup} epochs.", ""]
     lines += [
         "| best | trial | omega | tau_A | teacher val acc | teacher test acc | adversarial KL (test) "
         "| student val acc | student test acc | feasible | score |",

@@ -253,9 +253,10 @@ def test_a_diverging_trial_is_infeasible_and_the_search_goes_on(search, tmp_path
     assert "diverged" in (tmp_path / "tune_report.md").read_text()
 
 
-def test_nasty_teachers_can_start_from_the_adversary(search, tmp_path):
+def test_nasty_teachers_can_start_from_the_adversary_and_warm_up(search, tmp_path):
     """`nasty_init_from_adversary`: every trial's nasty network starts from the adversary's
-    weights, its run records that start, and the report says so."""
+    weights; `omega_warmup_epochs`: its omega ramps up. Its run records both, and the report
+    says so."""
     root, _ = search
     adversary = str(root / "normal" / "model.keras")
     train, _ = tiny_configs(tmp_path)
@@ -266,15 +267,20 @@ def test_nasty_teachers_can_start_from_the_adversary(search, tmp_path):
         student_epochs=1,
         adversary=adversary,
         nasty_init_from_adversary=True,
+        omega_warmup_epochs=1,
     )
     report = tune(train, tune_config, dataset=tiny_dataset())
     (row,) = report["trials"]
     nasty = json.load(open(tmp_path / "trials" / row["trial_id"] / "nasty" / "metrics.json"))
     assert nasty["config"]["init_from"] == adversary
+    assert nasty["config"]["omega_warmup_epochs"] == 1
     assert report["config"]["tune"]["nasty_init_from_adversary"] is True
-    assert "started from the normal teacher's weights" in (tmp_path / "tune_report.md").read_text()
-    # Left out of a search's identity at its default, so older searches continue unchanged.
-    assert "nasty_init_from_adversary" not in json.load(open(root / "tune_config.json"))["tune"]
+    text = (tmp_path / "tune_report.md").read_text()
+    assert "started from the normal teacher's weights" in text
+    assert "omega ramped up from 0 over 1 epochs" in text
+    # Left out of a search's identity at their defaults, so older searches continue unchanged.
+    identity = json.load(open(root / "tune_config.json"))["tune"]
+    assert "nasty_init_from_adversary" not in identity and "omega_warmup_epochs" not in identity
 
 
 def _indexed_dataset(labels):
@@ -369,6 +375,10 @@ def test_infeasible_trials_rank_below_feasible_ones():
         (dict(student_epochs=0), "^student_epochs must be >= 1. Received: student_epochs=0$"),
         (dict(alpha=2), r"^alpha must be in \[0, 1\]. Received: alpha=2$"),
         (dict(kd_temperature=0), "^kd_temperature must be > 0. Received: kd_temperature=0$"),
+        (
+            dict(omega_warmup_epochs=-1),
+            "^omega_warmup_epochs must be an integer >= 0. Received: omega_warmup_epochs=-1$",
+        ),
         (dict(adversary="/no/such.keras"), "^adversary must be .* Received: adversary=/no/such"),
     ],
 )

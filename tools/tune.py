@@ -46,6 +46,7 @@ def main():
         kd_temperature=FLAGS.kd_temperature,
         validation_fraction=FLAGS.validation_fraction,
         nasty_init_from_adversary=FLAGS.nasty_init_from_adversary,
+        omega_warmup_epochs=FLAGS.omega_warmup_epochs,
     )
     report = tuning.tune(config, tune_config, overwrite=FLAGS.overwrite)
     if "worker" in report:
