@@ -369,7 +369,8 @@ def format_matrix_table(matrix):
         "✗ not. The teacher row: the served argmax's test accuracy, in brackets its cost "
         f"against the plain release. Students: {settings['arch']}, {settings['epochs']} epochs "
         f"of {settings['optimizer']} at {settings['learning_rate']:g}, batch "
-        f"{settings['batch_size']}, means over seeds {seeds}.",
+        f"{settings['batch_size']}{', augmented' if settings.get('augment') else ''}, means "
+        f"over seeds {seeds}.",
         "",
         "| | " + " | ".join(order) + " |",
         "|---|" + "---|" * len(order),
@@ -417,6 +418,27 @@ def format_matrix_table(matrix):
         + " |",
         "",
     ]
+    return lines + _matrix_search_lines(matrix, defences)
+
+
+def _matrix_search_lines(matrix, defences):
+    """One line per searched stealer: the parameters each defence's audit chose on its own
+    validation split."""
+    lines = []
+    for name in matrix["stealers"]:
+        chosen = [
+            (defence, row["search"]["chosen"])
+            for defence, d in zip(matrix["order"], defences)
+            for row in d["stealers"]
+            if row["name"] == name and row.get("search")
+        ]
+        if chosen:
+            picks = "; ".join(
+                f"{defence}: "
+                + ", ".join(f"{key} {value}" for key, value in sorted(params.items()))
+                for defence, params in chosen
+            )
+            lines += [f"**{name}**, chosen on each defence's validation split: {picks}.", ""]
     return lines
 
 

@@ -176,6 +176,21 @@ def test_the_matrix_table_has_a_teacher_row_and_a_cell_per_defence(matrix_run):
     assert format_matrix_table(None) == []
 
 
+def test_the_matrix_table_names_each_defences_searched_choice(matrix_run):
+    _, unsearched, _ = matrix_run
+    matrix = json.loads(json.dumps(unsearched))
+    for delay, name in enumerate(DEFENCES):
+        (row,) = matrix["defences"][name]["stealers"]
+        row["search"] = {"split": "validation", "rows": [], "chosen": {"loc": 1, "kd_delay": delay}}
+    assert (
+        "**kd**, chosen on each defence's validation split: plain: kd_delay 0, loc 1; nasty: "
+        "kd_delay 1, loc 1; stingy: kd_delay 2, loc 1; nasty+stingy: kd_delay 3, loc 1."
+    ) in format_matrix_table(matrix)
+    plain_lines = format_matrix_table(json.loads(json.dumps(unsearched)))
+    assert not any("validation split:" in line for line in plain_lines)
+    assert not any("augmented" in line for line in plain_lines)
+
+
 def test_a_twin_run_is_copied_only_when_its_config_matches(matrix_networks, tmp_path, monkeypatch):
     """The cache stays honest: another audit's run is taken only under the same key."""
     calls = []
@@ -280,6 +295,7 @@ def test_a_protocol_with_matrix_stealers_reports_the_matrix(given_teachers, tmp_
     text = (tmp_path / "report.md").read_text()
     assert "Defences x stealers" in text and "| | plain | nasty | stingy | nasty+stingy |" in text
     assert "| teacher (cost) |" in text and "| kd |" in text
+    assert ", augmented, means over seeds" in text  # the protocol's augmentation
 
 
 def test_a_protocol_without_the_option_runs_no_matrix():

@@ -266,6 +266,7 @@ def _audit_matrix(config, configs):
                     "batch_size",
                     "seeds",
                     "validation_fraction",
+                    "augment",
                 )
             },
             # The stingy release's share of classes served; None for its default
