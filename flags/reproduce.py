@@ -71,7 +71,8 @@ def define_reproduce_flags():
         "omega_warmup_epochs",
         None,
         "Ramp omega of every nasty teacher linearly from 0 over this many epochs "
-        "(tools.train_nasty --omega_warmup_epochs). Default: the protocol's (0, none).",
+        "(tools.train_nasty --omega_warmup_epochs). Default: the protocol's (4 for cifar10_cpu, "
+        "0 elsewhere: none).",
     )
     flags.DEFINE_float("alpha", None, "Override alpha of the KD students (eq. 1).")
     flags.DEFINE_float("kd_temperature", None, "Override tau_s of the KD students (eq. 1).")

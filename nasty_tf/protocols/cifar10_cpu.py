@@ -5,18 +5,23 @@ the JPEG copy in `../shared/data`), a stratified 30% subset of its training spli
 images; the full 10,000-image test split), and the paper's plain CNN everywhere: teachers 16
 epochs of Adam 2e-3 with a cosine decay, students ("Teacher Self") a 20-epoch stealer's
 schedule of Adam 1e-3, KD alpha 0.9, tau_s 4; the nasty teacher starts from the normal
-teacher's weights (`nasty_init_from_normal`) and trains 16 more epochs at omega 0.1, tau_A 4.
-Figs. 1 and 2 are drawn on 1,000 test images.
+teacher's weights (`nasty_init_from_normal`) and trains 16 more epochs at omega 0.1, tau_A 4,
+omega ramping up from 0 over the first 4 (`omega_warmup_epochs`). Figs. 1 and 2 are drawn on
+1,000 test images.
 
 Why these values (the measurements, their dates and commands: docs/protocols.md, "cifar10_cpu"):
 short schedules are not nasty at the reference omega 0.04, so the teachers train longer and
-the students train to the end of a 20-epoch schedule. The warm start gave the stealer a larger
-loss than a fresh nasty network at the same cost to the owner on seed 0, not on seed 1. Omega 0.1 is the
-value the held-out search (`tools.tune --nasty_init_from_adversary`, omega 0.03-0.2, validation
-split, docs/cifar10_cpu/tune_init_from_2026-12-02/) picks when the owner accepts a 3-point
-validation cost (its trial at 0.098); under a 1-point budget it picks 0.047, a teacher that
-protects nothing. The omega curve (`--sweep_omega=...`, about 10 more minutes per value) is in
-docs/cifar10_cpu/omega_curve_init_from_2026-12-02/.
+the students train to the end of a 20-epoch schedule. Omega 0.1 is the value the held-out
+search (`tools.tune --nasty_init_from_adversary`, omega 0.03-0.2, validation split,
+docs/cifar10_cpu/tune_init_from_2026-12-02/) picks when the owner accepts a 3-point validation
+cost (its trial at 0.098); under a 1-point budget, without a warm-up, it picks 0.047, a
+teacher that protects nothing. The 4-epoch warm-up is what the same rule picks at the 1-point
+budget on two seeds (docs/cifar10_cpu/warmup_validation_2026-12-03/): without it omega 0.1
+costs more than a point of validation accuracy on both. On the test split it was also the
+cheapest of the measured starts (fresh, warm, warm with the warm-up) on both teacher seeds,
+for a stealer more than a point below scratch; issue 18's target (at most 1 point of cost for
+a stealer 2 below scratch) is not met. The omega curve (`--sweep_omega=...`, about 10 more
+minutes per value) is in docs/cifar10_cpu/omega_curve_init_from_2026-12-02/.
 
 Every stage is a run directory, so an interrupted run resumes where it stopped
 (`python -m tools.reproduce --protocol=cifar10_cpu` again). Other data: `--data_dir`.
@@ -47,6 +52,7 @@ def default_settings():
         # Keras' initialisers: measured better here than the reference's (docs/protocols.md).
         init="keras",
         nasty_init_from_normal=True,
+        omega_warmup_epochs=4,
     )
 
 
