@@ -88,9 +88,9 @@ class AuditConfig:
             (`nasty_tf.data.make_augmenter`: crop, and flip for natural images), applied once
             per step before both the student and the release, which is queried on the
             augmented batch, as the protocols' KD students train. A stealer with an image
-            pipeline of its own would do as much; without it a small training split overfits
-            (on cifar10_cpu's 30% of CIFAR-10 the scratch student ends near 65% instead of
-            74%). Off by default: the digits default converges without it.
+            pipeline of its own would do as much; without it a small training split of
+            natural images overfits (docs/attacks.md). Off by default: the digits default
+            converges without it.
         verbose: Keras' `fit` verbosity.
         reuse_runs_from: output directories of other audits: a run missing here whose
             finished twin there was made with exactly this run's config (its cache key: data,

@@ -290,9 +290,8 @@ def _run(config, dataset, run_dir):
         )
     teacher = load_network(config.teacher, "teacher", dataset)
     space = PixelSpace(teacher)
-    student = models.new_network(
-        config, dataset, mean=space.mean, std=space.std
-    )  # before anything is written
+    # Built before anything is written: an unknown arch fails first.
+    student = models.new_network(config, dataset, mean=space.mean, std=space.std)
     run_dir.prepare()
     runner = _run_dafl if config.method == "dafl" else _run_deepinversion
     extra, grid_images, grid_labels = runner(config, teacher, student, dataset, space, run_dir)
