@@ -34,7 +34,7 @@ def _compute_dtypes(network):
 
 
 def test_match_precision_changes_compute_not_weights_and_keeps_float32_logits():
-    network = models.get_model("resnet18", 10, (32, 32, 3))
+    network = models.get_model("preresnet20", 10, (32, 32, 3))
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
     exact = keras.ops.convert_to_numpy(network(images, training=False))
     match_precision(network, "mixed_bfloat16")

@@ -142,22 +142,25 @@ def assert_same_run(expected_dir, actual_dir):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Uninterrupted runs, in this process: a normal network (also the adversary and teacher),
-    a nasty teacher and a KD student."""
+    """Uninterrupted runs, in this process: a normal network (also the adversary and teacher)
+    and a KD student."""
     root = tmp_path_factory.mktemp("reference")
     normal = tiny(root / "normal", optimizer="sgd", learning_rate=0.05, lr_schedule="cosine")
     train(normal)
     adversary = os.path.join(normal.output_dir, "model.keras")
-    nasty_config, nasty = tiny(root / "nasty", seed=1), NastyConfig(adversary, 0.05, 4.0)
-    train_nasty(nasty_config, nasty)
     distill_config, kd = tiny(root / "distill", seed=2), DistillConfig(adversary, 0.9, 4.0)
     distill(distill_config, kd)
-    return {
-        "normal": normal,
-        "nasty": (nasty_config, nasty),
-        "distill": (distill_config, kd),
-        "teacher": adversary,
-    }
+    return {"normal": normal, "distill": (distill_config, kd), "teacher": adversary}
+
+
+@pytest.fixture(scope="module")
+def nasty_reference(reference, tmp_path_factory):
+    """An uninterrupted nasty teacher against the reference's normal network; its own fixture,
+    so that a pass without the nasty tests (JAX) does not train it."""
+    config = tiny(tmp_path_factory.mktemp("reference") / "nasty", seed=1)
+    nasty = NastyConfig(reference["teacher"], 0.05, 4.0)
+    train_nasty(config, nasty)
+    return config, nasty
 
 
 @pytest.mark.single_pass  # the binary's path; distill and DeepInversion resume under JAX below
@@ -187,13 +190,13 @@ def test_train_binary_killed_mid_epoch_then_mid_save_equals_the_uninterrupted_ru
 
 
 @pytest.mark.single_pass  # a kill mid-save: the backup's file handling, the same on every backend
-def test_train_nasty_killed_mid_save_resumes_exactly_as_a_protocol_stage(reference, tmp_path):
+def test_train_nasty_killed_mid_save_resumes_exactly_as_a_protocol_stage(nasty_reference, tmp_path):
     # A protocol stage is this job call with on_finished="reuse" (protocols/teacher_student.py).
-    config, nasty = reference["nasty"]
-    config = config.replace(output_dir=str(tmp_path / "nasty"))
+    expected, nasty = nasty_reference
+    config = expected.replace(output_dir=str(tmp_path / "nasty"))
     assert_killed(spawn_job("backup:0", "nasty", config, nasty, on_finished="reuse"))
     train_nasty(config, nasty, on_finished="reuse")
-    assert_same_run(reference["nasty"][0].output_dir, config.output_dir)
+    assert_same_run(expected.output_dir, config.output_dir)
 
 
 def test_distill_killed_mid_epoch_resumes_exactly(reference, tmp_path):
@@ -319,7 +322,17 @@ def test_every_run_writes_tensorboard_logs(reference):
         os.path.join(normal, "train")
     )
     assert {"epoch_loss", "epoch_accuracy"} <= _scalar_tags(os.path.join(normal, "validation"))
-    nasty = os.path.join(reference["nasty"][0].output_dir, "tensorboard", "train")
+    # The KD student's paired model logs its two terms (the nasty teacher's shares its code).
+    student = os.path.join(reference["distill"][0].output_dir, "tensorboard", "train")
+    assert {"epoch_ce", "epoch_kl", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(
+        student
+    )
+
+
+@pytest.mark.single_pass  # the nasty job's own logs; the KD student's run on both backends
+def test_the_nasty_teacher_logs_its_two_terms(nasty_reference):
+    pytest.importorskip("tensorboard")
+    nasty = os.path.join(nasty_reference[0].output_dir, "tensorboard", "train")
     assert {"epoch_ce", "epoch_kl", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(nasty)
 
 
