@@ -22,8 +22,9 @@ cheapest of the measured starts (fresh, warm, warm with the warm-up) on both tea
 for a stealer more than a point below scratch; issue 18's target (at most 1 point of cost for
 a stealer 2 below scratch) is not met. Omega just above 0.1 is no safer bet: with the
 warm-up, the search found 0.1094 fine and 0.1075 collapsed (warmup_validation_2026-12-03/
-omega_search_0.105-0.125/), so training this close to the cliff is unstable. The omega curve (`--sweep_omega=...`, about 10 more
-minutes per value) is in docs/cifar10_cpu/omega_curve_init_from_2026-12-02/.
+omega_search_0.105-0.125/), so training this close to the cliff is unstable. The omega
+curve (`--sweep_omega=...`, about 10 more minutes per value) is in
+docs/cifar10_cpu/omega_curve_init_from_2026-12-02/.
 
 Every stage is a run directory, so an interrupted run resumes where it stopped
 (`python -m tools.reproduce --protocol=cifar10_cpu` again). Other data: `--data_dir`.
