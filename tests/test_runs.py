@@ -315,6 +315,10 @@ def _scalar_tags(log_dir):
     return tags
 
 
+# What a paired model's run (the nasty teacher's, a KD student's) logs for its training split.
+PAIRED_MODEL_TAGS = {"epoch_ce", "epoch_kl", "epoch_accuracy", "epoch_learning_rate"}
+
+
 def test_every_run_writes_tensorboard_logs(reference):
     pytest.importorskip("tensorboard")
     normal = os.path.join(reference["normal"].output_dir, "tensorboard")
@@ -324,16 +328,14 @@ def test_every_run_writes_tensorboard_logs(reference):
     assert {"epoch_loss", "epoch_accuracy"} <= _scalar_tags(os.path.join(normal, "validation"))
     # The KD student's paired model logs its two terms (the nasty teacher's shares its code).
     student = os.path.join(reference["distill"][0].output_dir, "tensorboard", "train")
-    assert {"epoch_ce", "epoch_kl", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(
-        student
-    )
+    assert PAIRED_MODEL_TAGS <= _scalar_tags(student)
 
 
 @pytest.mark.single_pass  # the nasty job's own logs; the KD student's run on both backends
 def test_the_nasty_teacher_logs_its_two_terms(nasty_reference):
     pytest.importorskip("tensorboard")
     nasty = os.path.join(nasty_reference[0].output_dir, "tensorboard", "train")
-    assert {"epoch_ce", "epoch_kl", "epoch_accuracy", "epoch_learning_rate"} <= _scalar_tags(nasty)
+    assert PAIRED_MODEL_TAGS <= _scalar_tags(nasty)
 
 
 if __name__ == "__main__":  # a job for `spawn_job`
