@@ -6,7 +6,7 @@ import os
 import keras
 import pytest
 
-from binaries import assert_one_line_error, run_tool, run_tool_cases
+from binaries import assert_one_line_error, run_tool_cases
 from nasty_tf.benchmark import BenchmarkConfig, benchmark
 from nasty_tf.errors import InputError
 
@@ -35,6 +35,14 @@ TINY = [
 ]
 
 
+BAD_FLAGS = {
+    "--mode=bogus": "--mode",
+    "--batch_size=0": "--batch_size",
+    "--precision=fp8": "--precision",
+    "--batch_norm=sync": "--batch_norm",
+}
+
+
 # Every mode with each BatchNorm layer on TensorFlow. On JAX, where each case is seconds of XLA
 # compiles, every mode with the zoo's own layer: the order of the cases is the binary's loop,
 # the same on every backend (test_times_each_batch_norm_layer_with_each_mode, single pass), and
@@ -43,11 +51,21 @@ BATCH_NORMS = ("keras", "fused") if keras.backend.backend() == "tensorflow" else
 
 
 @pytest.fixture(scope="module")
-def benchmark_lines():
-    """One run of the binary: every mode with each of BATCH_NORMS, one JSON line each."""
-    result = run_tool(
-        "benchmark", *TINY, "--mode=normal,nasty,kd", f"--batch_norm={','.join(BATCH_NORMS)}"
-    )
+def binary_results():
+    """The binary's answers, all from one process (`run_tool_cases`): a run of every mode with
+    each of BATCH_NORMS, then each of BAD_FLAGS."""
+    cases = [
+        [*TINY, "--mode=normal,nasty,kd", f"--batch_norm={','.join(BATCH_NORMS)}"],
+        *([*TINY, flag] for flag in BAD_FLAGS),
+    ]
+    run, *bad = run_tool_cases("benchmark", cases)
+    return {"run": run, **dict(zip(BAD_FLAGS, bad))}
+
+
+@pytest.fixture(scope="module")
+def benchmark_lines(binary_results):
+    """The run's output: one JSON line per case."""
+    result = binary_results["run"]
     assert result.returncode == 0, result.stderr[-3000:]
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
@@ -78,25 +96,10 @@ def test_times_each_batch_norm_layer_with_each_mode(benchmark_lines):
     ]
 
 
-BAD_FLAGS = {
-    "--mode=bogus": "--mode",
-    "--batch_size=0": "--batch_size",
-    "--precision=fp8": "--precision",
-    "--batch_norm=sync": "--batch_norm",
-}
-
-
-@pytest.fixture(scope="module")
-def bad_flag_results():
-    """The binary's answer to each of BAD_FLAGS, all run in one process (`run_tool_cases`)."""
-    cases = [[*TINY, flag] for flag in BAD_FLAGS]
-    return dict(zip(BAD_FLAGS, run_tool_cases("benchmark", cases)))
-
-
 @pytest.mark.single_pass
 @pytest.mark.parametrize("flag", BAD_FLAGS)
-def test_a_bad_flag_is_one_clear_line(bad_flag_results, flag):
-    assert_one_line_error(bad_flag_results[flag], BAD_FLAGS[flag])
+def test_a_bad_flag_is_one_clear_line(binary_results, flag):
+    assert_one_line_error(binary_results[flag], BAD_FLAGS[flag])
 
 
 @pytest.mark.parametrize(

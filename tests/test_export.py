@@ -1,7 +1,8 @@
 """SavedModel export: served outputs equal the Keras model's, and the adversary never ships.
 
 The exports are read back in a fresh Python process (as a server would), with
-`tf.saved_model.load` and with `saved_model_cli`; the binary runs as a real subprocess.
+`tf.saved_model.load` and with `saved_model_cli`; the binary's runs share one process
+(`run_tool_cases`), but for the refusal of JAX, which a real `python -m tools.export` gives.
 """
 
 import os
@@ -78,13 +79,13 @@ def saved(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def exported(saved):
+def exported(saved, binary_results):
     """The bare network exported by the library, the wrapper by the binary; read back fresh."""
     from nasty_tf.export import export_saved_model
 
     root = saved[0]
     export_saved_model(str(root / "network.keras"), str(root / "plain"), top_k=3)
-    binary = run_tool("export", f"--model={root}/wrapper.keras", f"--export_dir={root}/nasty")
+    binary = binary_results["nasty"]
     assert binary.returncode == 0, binary.stderr[-3000:]
     stingy = export_saved_model(str(root / "network.keras"), str(root / "stingy"), release="stingy")
     assert stingy["release"] == "stingy" and stingy["served_classes"] == 2  # 0.2 x 10 classes
@@ -180,14 +181,12 @@ def test_saved_model_cli_lists_the_serving_signature(saved, exported):
     assert "signature_def['top_k']" in result.stdout
 
 
-def test_binary_refuses_a_non_empty_export_dir(saved, tmp_path):
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "keep.txt").write_text("precious")
-    result = run_tool("export", f"--model={saved[0]}/network.keras", f"--export_dir={tmp_path}/out")
+def test_binary_refuses_a_non_empty_export_dir(binary_results):
+    result, root = binary_results["non_empty"]
     assert_one_line_error(result, "--export_dir", "not empty; set --overwrite to replace it")
-    assert os.listdir(tmp_path / "out") == ["keep.txt"]
-    assert (tmp_path / "out" / "keep.txt").read_text() == "precious"
-    assert os.listdir(tmp_path) == ["out"]  # no temporary export left beside it
+    assert os.listdir(root / "out") == ["keep.txt"]
+    assert (root / "out" / "keep.txt").read_text() == "precious"
+    assert os.listdir(root) == ["out"]  # no temporary export left beside it
 
 
 def test_overwrite_replaces_a_saved_model_but_never_other_data(saved, tmp_path):
@@ -255,20 +254,34 @@ BAD_INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def bad_input_results(saved, corrupt, tmp_path_factory):
-    """Each BAD_INPUTS case run by the binary (all in one process: `run_tool_cases`)."""
+def binary_results(saved, corrupt, tmp_path_factory):
+    """The binary's answers, all from one process (`run_tool_cases`): the export of the saved
+    wrapper (`nasty`, beside the network), a refusal to write into a non-empty directory, and
+    each of BAD_INPUTS (in its own empty directory)."""
     root = tmp_path_factory.mktemp("bad_exports")
-    cases = []
+    good = saved[0]
+    non_empty = tmp_path_factory.mktemp("non_empty")
+    (non_empty / "out").mkdir()
+    (non_empty / "out" / "keep.txt").write_text("precious")
+    cases = [
+        [f"--model={good}/wrapper.keras", f"--export_dir={good}/nasty"],
+        [f"--model={good}/network.keras", f"--export_dir={non_empty}/out"],
+    ]
     for name, (args, _) in BAD_INPUTS.items():
         (root / name).mkdir()
-        args = [arg.format(bad=corrupt, good=saved[0]) for arg in args]
+        args = [arg.format(bad=corrupt, good=good) for arg in args]
         cases.append([*args, f"--export_dir={root / name}/out"])
-    return root, dict(zip(BAD_INPUTS, run_tool_cases("export", cases)))
+    nasty, refused, *bad = run_tool_cases("export", cases)
+    return {
+        "nasty": nasty,
+        "non_empty": (refused, non_empty),
+        "bad": (root, dict(zip(BAD_INPUTS, bad))),
+    }
 
 
 @pytest.mark.parametrize("name", BAD_INPUTS)
-def test_bad_input_ends_in_one_clear_line(bad_input_results, name):
-    root, results = bad_input_results
+def test_bad_input_ends_in_one_clear_line(binary_results, name):
+    root, results = binary_results["bad"]
     assert_one_line_error(results[name], *BAD_INPUTS[name][1])
     assert os.listdir(root / name) == []
 

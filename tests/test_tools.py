@@ -1,6 +1,8 @@
 """Every binary on a tiny setting, and every bad input ending in one clear line.
 
-The binaries run as real subprocesses (`python -m tools.<name>`) from the repository root.
+The binaries run as real subprocesses (`python -m tools.<name>`) from the repository root; the
+bad inputs, and the quick uses of the trained runs, one process per binary for all its cases
+(tests/binary_cases.py).
 """
 
 import json
@@ -65,27 +67,19 @@ def test_binaries_start_quietly(trained):
         assert_quiet_start(run)
 
 
-def test_evaluate_prints_and_writes_accuracy(trained, tmp_path):
-    root = trained[0]
-    result = run_tool(
-        "evaluate",
-        f"--model={root}/nasty/model.keras",
-        "--dataset=digits",
-        f"--output_dir={tmp_path}",
-    )
+def test_evaluate_prints_and_writes_accuracy(trained, binary_results):
+    evaluation, result = binary_results[1]["evaluate"]
     assert result.returncode == 0, result.stderr[-3000:]
-    written = json.load(open(tmp_path / "evaluation.json"))
+    written = json.load(open(evaluation / "evaluation.json"))
     assert f"{written['accuracy']:.2f}%" in result.stdout
-    expected = json.load(open(root / "nasty" / "metrics.json"))["accuracy"]
+    expected = json.load(open(trained[0] / "nasty" / "metrics.json"))["accuracy"]
     assert written["accuracy"] == pytest.approx(expected)
 
 
-def test_a_finished_run_is_not_overwritten_without_the_flag(trained):
-    root = trained[0]
-    before = (root / "normal" / "model.keras").read_bytes()
-    result = run_tool("train", *TINY, f"--output_dir={root}/normal")
+def test_a_finished_run_is_not_overwritten_without_the_flag(trained, binary_results):
+    before, result = binary_results[1]["rerun"]
     assert_one_line_error(result, "already holds a finished run", "--overwrite")
-    assert (root / "normal" / "model.keras").read_bytes() == before
+    assert (trained[0] / "normal" / "model.keras").read_bytes() == before
 
 
 def test_reproduce_writes_the_report(tmp_path):
@@ -209,25 +203,39 @@ def saved_networks(bad_files):
 
 
 @pytest.fixture(scope="module")
-def bad_input_results(saved_networks, tmp_path_factory):
-    """Each BAD_INPUTS case's result, the cases of one binary run in one process."""
+def binary_results(saved_networks, trained, tmp_path_factory):
+    """What each binary ended with on each BAD_INPUTS case, and on two uses of the `trained`
+    runs: an evaluation of the nasty teacher, a rerun of the normal one without --overwrite
+    (with the model's bytes before it). The cases of one binary run in one process."""
     outputs = tmp_path_factory.mktemp("bad_outputs")
+    root = trained[0]
+    cases = {tool: [] for tool, _, _ in BAD_INPUTS}
+    for i, (tool, args, _) in enumerate(BAD_INPUTS):
+        args = [arg.format(root=saved_networks) for arg in args]
+        if tool != "evaluate":
+            args += ["--epochs=1", "--verbose=0"]
+        cases[tool].append((i, [*args, f"--output_dir={outputs}/case{i}"]))
+    evaluation = outputs / "evaluation"
+    cases["evaluate"].append(
+        (
+            "evaluate",
+            [f"--model={root}/nasty/model.keras", "--dataset=digits", f"--output_dir={evaluation}"],
+        )
+    )
+    before = (root / "normal" / "model.keras").read_bytes()
+    cases["train"].append(("rerun", [*TINY, f"--output_dir={root}/normal"]))
     results = {}
-    for tool in dict.fromkeys(tool for tool, _, _ in BAD_INPUTS):
-        indices = [i for i, case in enumerate(BAD_INPUTS) if case[0] == tool]
-        cases = []
-        for i in indices:
-            args = [arg.format(root=saved_networks) for arg in BAD_INPUTS[i][1]]
-            if tool != "evaluate":
-                args += ["--epochs=1", "--verbose=0"]
-            cases.append([*args, f"--output_dir={outputs}/case{i}"])
-        results.update(zip(indices, run_tool_cases(tool, cases)))
+    for tool, keyed in cases.items():
+        keys, arg_lists = zip(*keyed)
+        results.update(zip(keys, run_tool_cases(tool, list(arg_lists))))
+    results["evaluate"] = (evaluation, results["evaluate"])
+    results["rerun"] = (before, results["rerun"])
     return outputs, results
 
 
 @pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=lambda i: str(BAD_INPUTS[i])[:40])
-def test_bad_input_ends_in_one_clear_line(bad_input_results, case):
-    outputs, results = bad_input_results
+def test_bad_input_ends_in_one_clear_line(binary_results, case):
+    outputs, results = binary_results
     assert_one_line_error(results[case], *BAD_INPUTS[case][2])
     assert not (outputs / f"case{case}" / "model.keras").exists()
 

@@ -5,8 +5,6 @@ split)."""
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,7 +18,6 @@ from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.evaluation import accuracy_percent, predict_logits
 from nasty_tf.tuning import TuneConfig, trial_score, tune
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytestmark = pytest.mark.single_pass
 TINY_FLAGS = [
     "--dataset=digits",
@@ -49,16 +46,6 @@ def tiny_configs(root):
 def tiny_dataset():
     # What tune() loads from tiny_configs: digits, 15% of the training split, seed 0.
     return load_dataset("digits", train_fraction=0.15, seed=0)
-
-
-def run_tune(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "tools.tune", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def finished_runs(root):
@@ -192,20 +179,20 @@ def test_the_choice_never_reads_the_test_split(search, tmp_path):
     assert again["normal_accuracy"] == 0.0 != report["normal_accuracy"]  # the test split did change
 
 
-def test_a_rerun_continues_the_project_without_retraining(search):
+def test_a_rerun_continues_the_project_without_retraining(search, request):
     root, report = search
     before = finished_runs(root)
     assert len(before) == 5  # normal, and a nasty teacher and a student per trial
     again = tune(*tiny_configs(root))
     assert again["trials"] == report["trials"]
-    # The binary with the same settings reuses the same project too, and prints the table.
-    result = run_tune(*TINY_FLAGS, f"--output_dir={root}")
+    # Then the binary, twice (`binary_results`): with the same settings it reuses the same
+    # project and prints the table of its two trials; a higher --max_trials adds one trial.
+    result, more = request.getfixturevalue("binary_results")["reruns"]
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| best | trial | omega |" in result.stdout
     assert f"{report['best']['omega']:.4g}" in result.stdout
-    assert finished_runs(root) == before
-    # A higher --max_trials adds one trial and leaves the finished ones alone.
-    more = run_tune(*TINY_FLAGS, "--max_trials=3", f"--output_dir={root}")
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2  # the header and the two trials
     assert more.returncode == 0, more.stderr[-3000:]
     after = finished_runs(root)
     assert len(after) == 7 and {path: after[path] for path in before} == before
@@ -395,17 +382,24 @@ BAD_FLAGS = {
 
 
 @pytest.fixture(scope="module")
-def bad_flag_results(tmp_path_factory):
-    """The binary's answer to each of BAD_FLAGS, all run in one process (`run_tool_cases`)."""
-    root = tmp_path_factory.mktemp("bad_flags")
+def binary_results(search, tmp_path_factory):
+    """The binary's answers, all from one process (`run_tool_cases`): two reruns on the
+    `search` project (the same settings, then --max_trials=3), and each of BAD_FLAGS."""
+    root = search[0]
+    bad = tmp_path_factory.mktemp("bad_flags")
     cases = [
-        ["--dataset=digits", "--omega_max=0.3", flag, f"--output_dir={root / str(i)}"]
-        for i, flag in enumerate(BAD_FLAGS)
+        [*TINY_FLAGS, f"--output_dir={root}"],
+        [*TINY_FLAGS, "--max_trials=3", f"--output_dir={root}"],
+        *(
+            ["--dataset=digits", "--omega_max=0.3", flag, f"--output_dir={bad / str(i)}"]
+            for i, flag in enumerate(BAD_FLAGS)
+        ),
     ]
-    return dict(zip(BAD_FLAGS, run_tool_cases("tune", cases)))
+    results = run_tool_cases("tune", cases)
+    return {"reruns": results[:2], **dict(zip(BAD_FLAGS, results[2:]))}
 
 
 @pytest.mark.parametrize("flag", BAD_FLAGS)
-def test_a_bad_flag_ends_in_one_error_line(bad_flag_results, flag):
-    assert bad_flag_results[flag].returncode == 1
-    assert_one_line_error(bad_flag_results[flag], BAD_FLAGS[flag])
+def test_a_bad_flag_ends_in_one_error_line(binary_results, flag):
+    assert binary_results[flag].returncode == 1
+    assert_one_line_error(binary_results[flag], BAD_FLAGS[flag])
