@@ -61,7 +61,7 @@ def _forward(model, images):
     traced function would cost more than the run."""
     if keras.backend.backend() == "jax":
         return model.predict_on_batch(images)
-    return keras.ops.convert_to_numpy(model(images, training=False))
+    return keras.tree.map_structure(keras.ops.convert_to_numpy, model(images, training=False))
 
 
 def _images(shape, seed=0, dtype="float32"):
