@@ -1,24 +1,20 @@
 """The paper's named protocols: registry, released defaults, `--epochs_scale`, student
-overrides, and a protocol run that starts from given teacher files instead of training them."""
+overrides, and refusals of given teacher files that do not fit (tests/test_tools.py runs
+`tools.reproduce` from given teachers)."""
 
 import json
 import os
-import subprocess
-import sys
 
-import keras
 import numpy as np
 import pytest
 
 from nasty_tf import protocols
-from nasty_tf.data import load_dataset
 from nasty_tf.errors import InputError
 from nasty_tf.protocols import teacher_student
 from nasty_tf.protocols.teacher_student import TEACHER_SELF, Stage
 from nasty_tf.training import TrainConfig
 from nasty_tf.training.optimizers import learning_rate_schedule
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLES = ("table1_cifar10", "table2_cifar100", "table3_tiny_imagenet", "table5_cifar100")
 
 
@@ -123,51 +119,6 @@ def test_a_wrong_given_teacher_is_refused(given_teachers, tmp_path):
     missing = settings.replace(nasty_teacher=str(tmp_path / "missing.keras"))
     with pytest.raises(InputError, match="^nasty_teacher: no such file"):
         teacher_student.run("digits_demo", missing, str(tmp_path))
-
-
-@pytest.mark.single_pass
-def test_reproduce_starts_from_given_teachers_without_training_them(given_teachers, tmp_path):
-    """Through the binary: the flags reach the protocol, teachers are evaluated, not trained."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.reproduce",
-            "--protocol=digits_demo",
-            f"--normal_teacher={given_teachers['normal']}",
-            f"--nasty_teacher={given_teachers['nasty']}",
-            "--epochs_scale=0.01",
-            "--train_fraction=0.1",
-            "--student_seeds=0",
-            "--batch_size=64",
-            "--verbose=0",
-            "--nofigures",
-            "--sweep_kd_temperature=",
-            f"--output_dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    # No teacher runs; an empty sweep flag turned the protocol's sweep off.
-    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md", "students"]
-    report = json.load(open(tmp_path / "report.json"))
-    digits = load_dataset("digits")
-    for route in ("normal", "nasty"):
-        teacher = report["teachers"][route]
-        assert teacher["file"] == given_teachers[route] and teacher["train_seconds"] is None
-        network = keras.saving.load_model(given_teachers[route])
-        logits = network.predict(digits.x_test, verbose=0)
-        assert teacher["accuracy"] == pytest.approx(
-            np.mean(np.argmax(logits, -1) == digits.y_test) * 100
-        )
-        kd = json.load(open(tmp_path / "students" / "cnn_seed0" / f"kd_{route}" / "metrics.json"))
-        # --epochs_scale=0.01 of 24 epochs: at least 1.
-        assert kd["config"]["teacher"] == given_teachers[route] and kd["epochs"] == 1
-    assert report["teachers"]["nasty"]["adversarial_kl"] > 0
-    assert "given, not trained" in (tmp_path / "report.md").read_text()
 
 
 def _tiny_image_folder(root, per_class=6):

@@ -6,10 +6,13 @@ bad inputs, and the quick uses of the trained runs, one process per binary for a
 """
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
 
+import keras
+import numpy as np
 import pytest
 
 from binaries import (
@@ -20,6 +23,7 @@ from binaries import (
     run_tool,
     run_tool_cases,
 )
+from nasty_tf.data import load_dataset
 
 pytestmark = pytest.mark.single_pass
 TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=1", "--batch_size=64", "--verbose=0"]
@@ -82,19 +86,22 @@ def test_a_finished_run_is_not_overwritten_without_the_flag(trained, binary_resu
     assert (trained[0] / "normal" / "model.keras").read_bytes() == before
 
 
-def test_reproduce_writes_the_report(tmp_path):
-    result = run_tool(
-        "reproduce",
-        "--train_fraction=0.15",
-        "--epochs=1",
-        "--student_epochs=1",
-        "--student_seeds=0",
-        "--verbose=0",
-        "--sweep_kd_temperature=4",  # tau_s of the main KD runs: the sweep reuses them
-        f"--output_dir={tmp_path}",
-        "--strategy=one_device",
-        "--weight_decay_mode=decoupled",
-    )
+# What the tiny reproduce run (`binary_results`) was given: the sweep flag names the tau_s of the
+# main KD runs, which the sweep reuses; the strategy and decay flags must reach every stage.
+REPRODUCE = [
+    "--train_fraction=0.15",
+    "--epochs=1",
+    "--student_epochs=1",
+    "--student_seeds=0",
+    "--verbose=0",
+    "--sweep_kd_temperature=4",
+    "--strategy=one_device",
+    "--weight_decay_mode=decoupled",
+]
+
+
+def test_reproduce_writes_the_report(binary_results):
+    tmp_path, result = binary_results[1]["reproduce"]
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(tmp_path / "report.json"))
     assert report["protocol"] == "digits_demo"
@@ -203,10 +210,11 @@ def saved_networks(bad_files):
 
 
 @pytest.fixture(scope="module")
-def binary_results(saved_networks, trained, tmp_path_factory):
-    """What each binary ended with on each BAD_INPUTS case, and on two uses of the `trained`
-    runs: an evaluation of the nasty teacher, a rerun of the normal one without --overwrite
-    (with the model's bytes before it). The cases of one binary run in one process."""
+def binary_results(saved_networks, trained, given_teachers, tmp_path_factory):
+    """What each binary ended with on each BAD_INPUTS case; on two uses of the `trained` runs,
+    an evaluation of the nasty teacher and a rerun of the normal one without --overwrite (with
+    the model's bytes before it); and on two tiny reproduce runs, one training its teachers, one
+    from given teacher files. The cases of one binary run in one process."""
     outputs = tmp_path_factory.mktemp("bad_outputs")
     root = trained[0]
     cases = {tool: [] for tool, _, _ in BAD_INPUTS}
@@ -224,12 +232,31 @@ def binary_results(saved_networks, trained, tmp_path_factory):
     )
     before = (root / "normal" / "model.keras").read_bytes()
     cases["train"].append(("rerun", [*TINY, f"--output_dir={root}/normal"]))
+    reproduced = outputs / "reproduce"
+    cases["reproduce"].append(("reproduce", [*REPRODUCE, f"--output_dir={reproduced}"]))
+    from_given = outputs / "from_given"
+    given = [
+        "--protocol=digits_demo",
+        f"--normal_teacher={given_teachers['normal']}",
+        f"--nasty_teacher={given_teachers['nasty']}",
+        "--epochs_scale=0.01",
+        "--train_fraction=0.1",
+        "--student_seeds=0",
+        "--batch_size=64",
+        "--verbose=0",
+        "--nofigures",
+        "--sweep_kd_temperature=",
+        f"--output_dir={from_given}",
+    ]
+    cases["reproduce"].append(("from_given", given))
     results = {}
     for tool, keyed in cases.items():
         keys, arg_lists = zip(*keyed)
         results.update(zip(keys, run_tool_cases(tool, list(arg_lists))))
     results["evaluate"] = (evaluation, results["evaluate"])
     results["rerun"] = (before, results["rerun"])
+    results["reproduce"] = (reproduced, results["reproduce"])
+    results["from_given"] = (from_given, results["from_given"])
     return outputs, results
 
 
@@ -238,6 +265,29 @@ def test_bad_input_ends_in_one_clear_line(binary_results, case):
     outputs, results = binary_results
     assert_one_line_error(results[case], *BAD_INPUTS[case][2])
     assert not (outputs / f"case{case}" / "model.keras").exists()
+
+
+def test_reproduce_starts_from_given_teachers_without_training_them(given_teachers, binary_results):
+    """Through the binary: the flags reach the protocol, teachers are evaluated, not trained."""
+    tmp_path, result = binary_results[1]["from_given"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    # No teacher runs; an empty sweep flag turned the protocol's sweep off.
+    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md", "students"]
+    report = json.load(open(tmp_path / "report.json"))
+    digits = load_dataset("digits")
+    for route in ("normal", "nasty"):
+        teacher = report["teachers"][route]
+        assert teacher["file"] == given_teachers[route] and teacher["train_seconds"] is None
+        network = keras.saving.load_model(given_teachers[route])
+        logits = network.predict(digits.x_test, verbose=0)
+        assert teacher["accuracy"] == pytest.approx(
+            np.mean(np.argmax(logits, -1) == digits.y_test) * 100
+        )
+        kd = json.load(open(tmp_path / "students" / "cnn_seed0" / f"kd_{route}" / "metrics.json"))
+        # --epochs_scale=0.01 of 24 epochs: at least 1.
+        assert kd["config"]["teacher"] == given_teachers[route] and kd["epochs"] == 1
+    assert report["teachers"]["nasty"]["adversarial_kl"] > 0
+    assert "given, not trained" in (tmp_path / "report.md").read_text()
 
 
 def test_one_bad_input_ends_in_one_clear_line_from_a_real_binary(saved_networks, tmp_path):
