@@ -6,7 +6,8 @@
 A `py_library` per module of nasty_tf/ and flags/ (and the shared helpers of tools/ and tests/),
 a `py_binary` per tool (and per stand-alone benchmark script, tagged manual), a `py_test` per
 test file. A target's deps are the first-party modules it imports, anywhere in the file; a
-test's data are the binaries it runs (`run_tool("train")`, `"tools.train"`) and the helper
+test's data are the binaries it runs (`run_tool("train")`, `run_tool_cases("train", ...)`,
+`"tools.train"`) and the helper
 scripts it runs by path, and its deps include `conftest` when it requests one of its fixtures.
 tests/test_build.py fails when BUILD differs from this output, so imports and BUILD cannot drift.
 
@@ -89,17 +90,18 @@ def _string_constants(tree):
     ]
 
 
+# The helpers of tests/binaries.py that run a binary given by name.
+_RUNNERS = ("run_tool", "run_tool_cases", "binary_flags")
+
+
 def _binaries_run(tree, binaries):
-    """The tools a test runs: `run_tool("name", ...)`, a `"tools.name"` module argument, or,
-    where `run_tool` is given a variable (a parametrized tool), every binary named in the file."""
+    """The tools a test runs: `run_tool("name", ...)` (or `run_tool_cases`, `binary_flags`, which
+    import the binary in the test's process), a `"tools.name"` module argument, or, where the
+    call is given a variable (a parametrized tool), every binary named in the file."""
     names = set()
     constants = _string_constants(tree)
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and getattr(node.func, "id", None) == "run_tool"
-            and node.args
-        ):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in _RUNNERS and node.args:
             if isinstance(node.args[0], ast.Constant):
                 names.add(node.args[0].value)
             else:

@@ -3,16 +3,13 @@ Adam, DeepInversion's flips, DAFL's per-dataset loss weights, Table 4's adversar
 Table 5's CIFAR-100 protocol. BatchNorm's moving variance is in test_fused_batch_norm.py."""
 
 import inspect
-import json
-import os
-import subprocess
-import sys
 import types
 
 import keras
 import numpy as np
 import pytest
 
+from binaries import binary_flags
 from nasty_tf import protocols
 from nasty_tf.datafree import DataFreeConfig, DeepInversion, dafl_loss_weights
 from nasty_tf.datafree.jobs import generator_optimizer, inversion_optimizer
@@ -20,8 +17,6 @@ from nasty_tf.protocols import datafree_attacks, owner_ablations, teacher_studen
 from nasty_tf.protocols.teacher_student import Stage
 from nasty_tf.training import ReferenceAdam, TrainConfig
 from nasty_tf.training.optimizers import learning_rate_schedule, make_optimizer
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CIFAR10 = {"one_hot_weight": 0.05, "activation_weight": 0.01, "entropy_weight": 5.0}
 CIFAR100 = {"one_hot_weight": 0.5, "activation_weight": 0.1, "entropy_weight": 20.0}
@@ -105,18 +100,11 @@ def test_datafree_and_audit_adams_are_pytorchs():
 
 
 def _datafree_flag_defaults(names):
-    """The defaults of `tools.datafree`'s flags `names`, read in a fresh process: importing a
-    binary here would define its flags in this worker's absl registry, where another test file
-    may already have defined a binary's flags of the same names."""
-    code = (
-        "import json, sys; from absl import flags; import tools.datafree; "
-        "print(json.dumps({n: flags.FLAGS[n].default for n in sys.argv[1:]}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    """The defaults of `tools.datafree`'s flags `names`."""
+    from absl import flags
+
+    with binary_flags("datafree"):
+        return {name: flags.FLAGS[name].default for name in names}
 
 
 # (d) DeepInversion on CIFAR: rolls only, no flips.

@@ -1,8 +1,8 @@
 """Every binary on a tiny setting, and every bad input ending in one clear line.
 
 The binaries run as real subprocesses (`python -m tools.<name>`) from the repository root; the
-bad inputs, and the quick uses of the trained runs, one process per binary for all its cases
-(tests/binary_cases.py).
+bad inputs, the quick uses of the trained runs and the reproduce runs in this process, through
+each binary's own flags and main (`run_tool_cases`).
 """
 
 import json
@@ -20,6 +20,7 @@ from binaries import (
     STARTUP_NOISE,
     assert_one_line_error,
     assert_quiet_start,
+    binary_flags,
     run_tool,
     run_tool_cases,
 )
@@ -488,12 +489,11 @@ def test_reproduce_gives_the_cifar10_protocols_the_shared_copy():
     from absl import flags as absl_flags
 
     from nasty_tf import protocols
-    from tools import reproduce  # defines reproduce's flags in this process (no other test does)
 
-    for name in ("cifar10_cpu", "fast_cifar10"):
-        protocol = protocols.get_protocol(name)
-        assert protocol.default_settings().data_dir is None
-        try:
+    with binary_flags("reproduce") as reproduce:
+        for name in ("cifar10_cpu", "fast_cifar10"):
+            protocol = protocols.get_protocol(name)
+            assert protocol.default_settings().data_dir is None
             absl_flags.FLAGS(["reproduce"])
             assert (
                 reproduce.settings_from_flags(protocol).data_dir
@@ -502,5 +502,4 @@ def test_reproduce_gives_the_cifar10_protocols_the_shared_copy():
             absl_flags.FLAGS.unparse_flags()
             absl_flags.FLAGS(["reproduce", "--data_dir=elsewhere.tar.gz"])
             assert reproduce.settings_from_flags(protocol).data_dir == "elsewhere.tar.gz"
-        finally:
             absl_flags.FLAGS.unparse_flags()
