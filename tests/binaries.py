@@ -141,6 +141,11 @@ def run_tool_cases(name, cases):
         ]
 
 
+def run_tool_in_process(name, *args, env=None):
+    """`run_tool`'s answer, from `run_tool_cases` in this process: no TensorFlow start."""
+    return run_tool_cases(name, [(list(args), env or {})])[0]
+
+
 # TensorFlow's start-up lines on a CPU host (2.20, 2.21): printed by its C++ libraries before
 # its logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot hide them; tools/__init__.py filters them.
 STARTUP_NOISE = (

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from binaries import assert_one_line_error, run_tool
+from binaries import assert_one_line_error, run_tool, run_tool_in_process
 from nasty_tf import models
 from nasty_tf.data import load_dataset
 from nasty_tf.datafree import (
@@ -310,7 +310,7 @@ def test_dafl_off_tensorflow_is_refused_in_one_clear_error(given_teachers, tmp_p
 
 @pytest.mark.single_pass
 def test_binary_runs_dafl_on_tiny_settings(given_teachers, tmp_path):
-    result = run_tool(
+    result = run_tool_in_process(
         "datafree", *TINY_DAFL, f"--teacher={given_teachers['normal']}", f"--output_dir={tmp_path}"
     )
     assert result.returncode == 0, result.stderr[-3000:]

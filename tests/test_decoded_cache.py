@@ -193,7 +193,7 @@ def test_the_tf_data_pipeline_reads_mapped_images_batch_by_batch(tmp_path):
 
 
 def test_train_and_evaluate_binaries_feed_on_the_cache(tmp_path):
-    from binaries import run_tool
+    from binaries import run_tool_in_process
 
     rng = np.random.default_rng(0)
     source = _write_dir(
@@ -207,7 +207,7 @@ def test_train_and_evaluate_binaries_feed_on_the_cache(tmp_path):
     )
     cache = tmp_path / "cache"
     data = ["--dataset=image_folder", f"--data_dir={source}", f"--data_cache_dir={cache}"]
-    trained = run_tool(
+    trained = run_tool_in_process(
         "train",
         *data,
         "--arch=cnn",
@@ -220,7 +220,7 @@ def test_train_and_evaluate_binaries_feed_on_the_cache(tmp_path):
     assert os.path.isfile(os.path.join(_entry(cache), "dataset.json"))
     metrics = json.load(open(tmp_path / "run" / "metrics.json"))
     assert metrics["train_images"] == 24
-    evaluated = run_tool(
+    evaluated = run_tool_in_process(
         "evaluate", *data, f"--model={tmp_path}/run/model.keras", f"--output_dir={tmp_path}/eval"
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]

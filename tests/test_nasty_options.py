@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from binaries import run_tool
+from binaries import run_tool_in_process
 from nasty_tf import InputError, NastyTeacher, models
 from nasty_tf.nasty_teacher import omega_warmup_scale
 from nasty_tf.training import (
@@ -267,7 +267,7 @@ def test_owner_ablations_keep_the_protocol_nasty_options(monkeypatch):
 
 @pytest.mark.single_pass  # the binary runs on the default backend
 def test_train_nasty_records_its_new_flags(normal_file, tmp_path):
-    result = run_tool(
+    result = run_tool_in_process(
         "train_nasty",
         f"--adversary={normal_file}",
         f"--init_from={normal_file}",
