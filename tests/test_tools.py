@@ -104,9 +104,9 @@ REPRODUCE = [
 
 
 def test_reproduce_writes_the_report(binary_results):
-    tmp_path, result = binary_results[1]["reproduce"]
+    out, result = binary_results[1]["reproduce"]
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.load(open(tmp_path / "report.json"))
+    report = json.load(open(out / "report.json"))
     assert report["protocol"] == "digits_demo"
     # The sweep flag asked for a tau_s sweep (none by default): one value, KD from both teachers.
     sweep = report["sweeps"]["kd_temperature"]
@@ -119,7 +119,7 @@ def test_reproduce_writes_the_report(binary_results):
     assert routes == {("cnn", "none"), ("cnn", "normal"), ("cnn", "nasty")}
     for row in report["students"]:
         run_dir = "scratch" if row["teacher"] == "none" else f"kd_{row['teacher']}"
-        metrics = json.load(open(tmp_path / "students" / "cnn_seed0" / run_dir / "metrics.json"))
+        metrics = json.load(open(out / "students" / "cnn_seed0" / run_dir / "metrics.json"))
         assert row["accuracy"] == metrics["accuracy"]  # the report comes from the runs
         # --strategy and --weight_decay_mode reached every stage.
         assert (
@@ -127,7 +127,7 @@ def test_reproduce_writes_the_report(binary_results):
             and metrics["config"]["weight_decay_mode"] == "decoupled"
         )
     assert "| Student | Scratch | KD from normal | KD from nasty |" in result.stdout
-    markdown = (tmp_path / "report.md").read_text()
+    markdown = (out / "report.md").read_text()
     assert "KD from nasty" in markdown
     for figure in (
         "logit_responses.png",
@@ -135,7 +135,7 @@ def test_reproduce_writes_the_report(binary_results):
         "tsne_logits.png",
         "sweep_kd_temperature.png",
     ):
-        assert (tmp_path / figure).stat().st_size > 10_000
+        assert (out / figure).stat().st_size > 10_000
         assert f"]({figure})" in markdown
 
 
@@ -217,7 +217,7 @@ def binary_results(saved_networks, trained, given_teachers, tmp_path_factory):
     """What each binary ended with on each BAD_INPUTS case; on two uses of the `trained` runs,
     an evaluation of the nasty teacher and a rerun of the normal one without --overwrite (with
     the model's bytes before it); and on two tiny reproduce runs, one training its teachers, one
-    from given teacher files. The cases of one binary run in one process."""
+    from given teacher files. All in this process (`run_tool_cases`)."""
     outputs = tmp_path_factory.mktemp("bad_outputs")
     root = trained[0]
     cases = {tool: [] for tool, _, _ in BAD_INPUTS}
@@ -272,11 +272,11 @@ def test_bad_input_ends_in_one_clear_line(binary_results, case):
 
 def test_reproduce_starts_from_given_teachers_without_training_them(given_teachers, binary_results):
     """Through the binary: the flags reach the protocol, teachers are evaluated, not trained."""
-    tmp_path, result = binary_results[1]["from_given"]
+    out, result = binary_results[1]["from_given"]
     assert result.returncode == 0, result.stderr[-3000:]
     # No teacher runs; an empty sweep flag turned the protocol's sweep off.
-    assert sorted(os.listdir(tmp_path)) == ["report.json", "report.md", "students"]
-    report = json.load(open(tmp_path / "report.json"))
+    assert sorted(os.listdir(out)) == ["report.json", "report.md", "students"]
+    report = json.load(open(out / "report.json"))
     digits = load_dataset("digits")
     for route in ("normal", "nasty"):
         teacher = report["teachers"][route]
@@ -286,11 +286,11 @@ def test_reproduce_starts_from_given_teachers_without_training_them(given_teache
         assert teacher["accuracy"] == pytest.approx(
             np.mean(np.argmax(logits, -1) == digits.y_test) * 100
         )
-        kd = json.load(open(tmp_path / "students" / "cnn_seed0" / f"kd_{route}" / "metrics.json"))
+        kd = json.load(open(out / "students" / "cnn_seed0" / f"kd_{route}" / "metrics.json"))
         # --epochs_scale=0.01 of 24 epochs: at least 1.
         assert kd["config"]["teacher"] == given_teachers[route] and kd["epochs"] == 1
     assert report["teachers"]["nasty"]["adversarial_kl"] > 0
-    assert "given, not trained" in (tmp_path / "report.md").read_text()
+    assert "given, not trained" in (out / "report.md").read_text()
 
 
 def test_one_bad_input_ends_in_one_clear_line_from_a_real_binary(saved_networks, tmp_path):
