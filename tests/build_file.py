@@ -91,13 +91,14 @@ def _string_constants(tree):
 
 
 # The helpers of tests/binaries.py that run a binary given by name.
-_RUNNERS = ("run_tool", "run_tool_cases", "binary_flags")
+_RUNNERS = ("run_tool", "run_tool_cases", "run_tool_in_process", "binary_flags")
 
 
 def _binaries_run(tree, binaries):
-    """The tools a test runs: `run_tool("name", ...)` (or `run_tool_cases`, `binary_flags`, which
-    import the binary in the test's process), a `"tools.name"` module argument, or, where the
-    call is given a variable (a parametrized tool), every binary named in the file."""
+    """The tools a test runs: `run_tool("name", ...)` (or `run_tool_cases`,
+    `run_tool_in_process`, `binary_flags`, which import the binary in the test's process), a
+    `"tools.name"` module argument, or, where the call is given a variable (a parametrized
+    tool), every binary named in the file."""
     names = set()
     constants = _string_constants(tree)
     for node in ast.walk(tree):

@@ -158,9 +158,11 @@ def test_strategies_are_validated():
     ids=["unknown", "jax", "multi_worker_on_jax"],
 )
 def test_bad_strategy_ends_in_one_clear_line(tmp_path, tool, args, env, fragments):
-    # KERAS_BACKEND is read at import: a case that sets it needs a fresh process.
-    run = run_tool if env else run_tool_in_process
-    result = run(tool, *TINY, *args, f"--output_dir={tmp_path}/out", env=env)
+    args = [*TINY, *args, f"--output_dir={tmp_path}/out"]
+    if env:  # KERAS_BACKEND is read at import: a case that sets it needs a fresh process
+        result = run_tool(tool, *args, env=env)
+    else:
+        result = run_tool_in_process(tool, *args)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
 
