@@ -7,8 +7,8 @@ A `py_library` per module of nasty_tf/ and flags/ (and the shared helpers of too
 a `py_binary` per tool (and per stand-alone benchmark script, tagged manual), a `py_test` per
 test file. A target's deps are the first-party modules it imports, anywhere in the file; a
 test's data are the binaries it runs (`run_tool("train")`, `run_tool_cases("train", ...)`,
-`"tools.train"`) and the helper
-scripts it runs by path, and its deps include `conftest` when it requests one of its fixtures.
+`"tools.train"`) and the helper scripts it runs by path, and its deps include `conftest` when
+it requests one of its fixtures.
 tests/test_build.py fails when BUILD differs from this output, so imports and BUILD cannot drift.
 
 It lives under tests/ because the test imports it and only the repository uses it (it is not

@@ -75,7 +75,8 @@ def test_a_binary_starts_quietly(trained):
 
 
 def test_evaluate_prints_and_writes_accuracy(trained, binary_results):
-    evaluation, result = binary_results[1]["evaluate"]
+    result = binary_results["evaluate"]
+    evaluation = binary_results["outputs"] / "evaluation"
     assert result.returncode == 0, result.stderr[-3000:]
     written = json.load(open(evaluation / "evaluation.json"))
     assert f"{written['accuracy']:.2f}%" in result.stdout
@@ -84,7 +85,7 @@ def test_evaluate_prints_and_writes_accuracy(trained, binary_results):
 
 
 def test_a_finished_run_is_not_overwritten_without_the_flag(trained, binary_results):
-    before, result = binary_results[1]["rerun"]
+    before, result = binary_results["normal_model_before"], binary_results["rerun"]
     assert_one_line_error(result, "already holds a finished run", "--overwrite")
     assert (trained[0] / "normal" / "model.keras").read_bytes() == before
 
@@ -104,7 +105,7 @@ REPRODUCE = [
 
 
 def test_reproduce_writes_the_report(binary_results):
-    out, result = binary_results[1]["reproduce"]
+    out, result = binary_results["outputs"] / "reproduce", binary_results["reproduce"]
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.load(open(out / "report.json"))
     assert report["protocol"] == "digits_demo"
@@ -217,7 +218,9 @@ def binary_results(saved_networks, trained, given_teachers, tmp_path_factory):
     """What each binary ended with on each BAD_INPUTS case; on two uses of the `trained` runs,
     an evaluation of the nasty teacher and a rerun of the normal one without --overwrite (with
     the model's bytes before it); and on two tiny reproduce runs, one training its teachers, one
-    from given teacher files. All in this process (`run_tool_cases`)."""
+    from given teacher files. All in this process (`run_tool_cases`). Keyed by BAD_INPUTS
+    index or use ("evaluate", "rerun", "reproduce", "from_given"), beside `outputs` (where they
+    wrote) and `normal_model_before`."""
     outputs = tmp_path_factory.mktemp("bad_outputs")
     root = trained[0]
     cases = {tool: [] for tool, _, _ in BAD_INPUTS}
@@ -256,23 +259,19 @@ def binary_results(saved_networks, trained, given_teachers, tmp_path_factory):
     for tool, keyed in cases.items():
         keys, arg_lists = zip(*keyed)
         results.update(zip(keys, run_tool_cases(tool, list(arg_lists))))
-    results["evaluate"] = (evaluation, results["evaluate"])
-    results["rerun"] = (before, results["rerun"])
-    results["reproduce"] = (reproduced, results["reproduce"])
-    results["from_given"] = (from_given, results["from_given"])
-    return outputs, results
+    return {**results, "outputs": outputs, "normal_model_before": before}
 
 
 @pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=lambda i: str(BAD_INPUTS[i])[:40])
 def test_bad_input_ends_in_one_clear_line(binary_results, case):
-    outputs, results = binary_results
+    outputs, results = binary_results["outputs"], binary_results
     assert_one_line_error(results[case], *BAD_INPUTS[case][2])
     assert not (outputs / f"case{case}" / "model.keras").exists()
 
 
 def test_reproduce_starts_from_given_teachers_without_training_them(given_teachers, binary_results):
     """Through the binary: the flags reach the protocol, teachers are evaluated, not trained."""
-    out, result = binary_results[1]["from_given"]
+    out, result = binary_results["outputs"] / "from_given", binary_results["from_given"]
     assert result.returncode == 0, result.stderr[-3000:]
     # No teacher runs; an empty sweep flag turned the protocol's sweep off.
     assert sorted(os.listdir(out)) == ["report.json", "report.md", "students"]
