@@ -3,6 +3,8 @@
 # backend-neutral tests again under JAX. Two pytest-xdist workers, a test file each at a time
 # (module fixtures stay in one process): most of the time goes to starting binaries and
 # importing TensorFlow, which one process cannot overlap.
+# In the TensorFlow pass, in-process Keras functions run eagerly except in tests marked `graph`
+# (tests/conftest.py): tracing cost more than the tiny jobs compute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKERS=${TEST_WORKERS:-2}

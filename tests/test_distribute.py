@@ -14,7 +14,8 @@ import pytest
 from binaries import assert_one_line_error, run_python, run_tool, run_tool_in_process
 from mirrored_job import run_train_nasty_mirrored
 
-pytestmark = pytest.mark.single_pass  # tf.distribute is TensorFlow-only
+# tf.distribute is TensorFlow-only; a strategy runs its replicas differently when traced.
+pytestmark = [pytest.mark.single_pass, pytest.mark.graph]
 TINY = ["--dataset=digits", "--train_fraction=0.15", "--epochs=1", "--batch_size=64", "--verbose=0"]
 
 

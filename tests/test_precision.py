@@ -24,6 +24,9 @@ from nasty_tf.training import (
 from nasty_tf.training.precision import dtype_policy, match_precision
 from tests.test_training import digits, tiny  # noqa: F401  (`digits` is a fixture)
 
+# Loss scaling and the policies' casts, traced as real runs trace them (tests/conftest.py).
+pytestmark = pytest.mark.graph
+
 
 def _compute_dtypes(network):
     return {

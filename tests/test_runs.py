@@ -37,6 +37,9 @@ from nasty_tf.training import (
 )
 from nasty_tf.training.run_directory import FORMAT_VERSION, KILL_AT_ENV, LOCK_FILE, RunLock
 
+# The in-process reference runs must equal the job subprocesses, which trace (tests/conftest.py).
+pytestmark = pytest.mark.graph
+
 KILLED = -9  # a subprocess's return code after SIGKILL
 TINY_FLAGS = [
     "--dataset=digits",

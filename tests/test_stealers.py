@@ -13,7 +13,10 @@ from nasty_tf.losses import KnowledgeDistillationLoss
 from nasty_tf.stealers import skeptical
 from nasty_tf.stealers.served import standardize_logits
 
-pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+    pytest.mark.graph,  # each stealer's loss, traced as real runs trace it (tests/conftest.py)
+]
 
 RNG = np.random.default_rng(0)
 LABELS = np.array([0, 3, 1, 2])
