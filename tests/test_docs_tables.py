@@ -5,6 +5,7 @@ The tables and inline numbers between markers are rendered from committed `repor
 `docs/generate_tables.py`; this test fails when a page differs from what its report renders.
 """
 
+import dataclasses
 import importlib.util
 import json
 import pathlib
@@ -47,6 +48,27 @@ def test_readme_shows_a_generated_table_and_cites_only_existing_reports():
     for page in generator.target_files():
         for report, _ in generator.blocks(page) + generator.values(page):
             assert (ROOT / report).is_file(), f"{page} cites {report}, which does not exist"
+
+
+# What a report's settings record about where and how loudly it ran, not what it measured.
+RUN_SPECIFIC_SETTINGS = {"data_dir", "data_cache_dir", "verbose", "figures"}
+
+
+def test_the_readme_table_is_a_run_of_its_protocols_defaults():
+    """The README presents its table as what `--protocol=<name>` does: the report it cites must be
+    a run of that protocol's current default settings, so a changed default needs a new run."""
+    from nasty_tf import protocols
+
+    generator = _generator()
+    for report_path, _ in generator.blocks(README):
+        report = json.loads((ROOT / report_path).read_text())
+        defaults = dataclasses.asdict(protocols.get_protocol(report["protocol"]).default_settings())
+        defaults = json.loads(json.dumps(defaults))  # tuples as the report's lists
+        ran, default = (
+            {key: value for key, value in settings.items() if key not in RUN_SPECIFIC_SETTINGS}
+            for settings in (report["settings"], defaults)
+        )
+        assert ran == default, f"{report_path} is not a run of {report['protocol']}'s defaults"
 
 
 def test_a_changed_report_makes_its_table_stale(tmp_path):

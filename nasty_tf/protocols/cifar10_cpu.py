@@ -25,6 +25,10 @@ warm-up, the search found 0.1094 fine and 0.1075 collapsed (warmup_validation_20
 omega_search_0.105-0.125/), so training this close to the cliff is unstable. The omega
 curve (`--sweep_omega=...`, about 10 more minutes per value) is in
 docs/cifar10_cpu/omega_curve_init_from_2026-12-02/.
+tau_A 10 (omega 0.0294), which the validation searches ranked first on both seeds, costs
+nothing on test but protected little there (docs/cifar10_cpu/student_seeds_2026-12-03/), so
+tau_A stays 4. One student seed keeps the run near half an hour, but a student's seed moves it
+by more than a point here: `--student_seeds=0,1,2` for a figure to rely on.
 
 Every stage is a run directory, so an interrupted run resumes where it stopped
 (`python -m tools.reproduce --protocol=cifar10_cpu` again). Other data: `--data_dir`.
