@@ -11,13 +11,13 @@ from nasty_tf.data import load_dataset
 def pytest_runtest_setup(item):
     """On TensorFlow, a test's in-process Keras functions run eagerly unless it is marked `graph`.
 
-    Tracing a new network's train, test and predict functions costs seconds per job, more than
-    the tiny jobs here compute (the TensorFlow pass: 466 s eager against 586 s traced,
-    2026-12-03). Traced execution stays covered: every binary a test starts as a subprocess runs
-    traced (train, train_nasty, distill and both data-free attacks in tests/test_runs.py, the
-    workers and tuners of the distributed tests), the tests marked `graph` run traced in process,
-    and the JAX pass compiles everything it runs. Set before any fixture of the test is built, so a
-    module fixture is built in the mode of the first test that asks for it.
+    Why: tracing a new network's train, test and predict functions costs seconds per job, more
+    than the tiny jobs here compute. Traced execution stays covered: every binary a test starts
+    as a subprocess runs traced (train, train_nasty, distill and both data-free attacks in
+    tests/test_runs.py, the workers and tuners of the distributed tests), the tests marked
+    `graph` run traced in process, and the JAX pass compiles everything it runs. Set before any
+    fixture of the test is built, so a module fixture is built in the mode of the first test
+    that asks for it.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
