@@ -264,9 +264,8 @@ def binary_results(saved_networks, trained, given_teachers, tmp_path_factory):
 
 @pytest.mark.parametrize("case", range(len(BAD_INPUTS)), ids=lambda i: str(BAD_INPUTS[i])[:40])
 def test_bad_input_ends_in_one_clear_line(binary_results, case):
-    outputs, results = binary_results["outputs"], binary_results
-    assert_one_line_error(results[case], *BAD_INPUTS[case][2])
-    assert not (outputs / f"case{case}" / "model.keras").exists()
+    assert_one_line_error(binary_results[case], *BAD_INPUTS[case][2])
+    assert not (binary_results["outputs"] / f"case{case}" / "model.keras").exists()
 
 
 def test_reproduce_starts_from_given_teachers_without_training_them(given_teachers, binary_results):
