@@ -45,5 +45,11 @@ def define_tune_flags():
     flags.DEFINE_integer(
         "student_epochs", 4, "Epochs of the proxy student (KD from each nasty teacher)."
     )
+    flags.DEFINE_integer(
+        "proxy_students",
+        1,
+        "Proxy students per trial (seeds --seed, --seed+1, ...), scored on their mean validation "
+        "accuracy; several separate settings closer than one student's seed-to-seed spread.",
+    )
     flags.DEFINE_float("alpha", 0.9, "alpha of the proxy student's KD, in [0, 1].")
     flags.DEFINE_float("kd_temperature", 4.0, "tau_s of the proxy student's KD (> 0).")

@@ -9,7 +9,9 @@ accuracy floor read validation accuracies only. The test split only reports: the
 each trial's test accuracies beside the validation ones that chose.
 
 Objective, minimised (`trial_score`): each trial trains a nasty teacher (paper eq. 2) for its
-omega and tau_A against the normal teacher, distils a proxy student from it (eq. 1), and scores
+omega and tau_A against the normal teacher, distils a proxy student from it (eq. 1; or
+`proxy_students` of them, differently seeded, whose mean accuracy is `student_accuracy`), and
+scores
 
     score = student_accuracy                  if teacher_accuracy >= normal_accuracy - budget
     score = 100 + (normal_accuracy - budget - teacher_accuracy)   otherwise
@@ -27,7 +29,7 @@ teachers and students are unaffected (they never train on the validation images)
 Layout of the search's `output_dir`: `normal/` (its own normal teacher, unless an adversary
 `.keras` is given), `keras_tuner/` (keras-tuner's project: oracle state and trials),
 `trials/<trial_id>/{nasty,student}/` (ordinary run directories, whose `metrics.json` hold test
-accuracies) and `trials/<trial_id>/validation.json` (the trial's validation accuracies, what it
+accuracies; `student_1/`, `student_2/`, ... beside `student/` with `proxy_students` > 1) and `trials/<trial_id>/validation.json` (the trial's validation accuracies, what it
 was scored on); a trial whose nasty teacher diverged holds `diverged.json` instead and counts
 as infeasible: the search goes on), `tune_config.json`,
 `tune_report.json` and `tune_report.md`. Rerunning with the same settings continues the search:
@@ -60,6 +62,7 @@ import shutil
 import traceback
 
 import keras_tuner
+import numpy as np
 
 from nasty_tf import report as report_lib
 from nasty_tf import search_cluster
@@ -94,6 +97,10 @@ class TuneConfig:
         adversary: a normal `.keras` network to undermine; None trains one into `normal/`.
         student_arch, student_epochs: the proxy student, distilled with the teachers' optimizer
             settings.
+        proxy_students: proxy students per trial, seeded by the teachers' seed + 0, 1, ...; a
+            trial is scored on their mean validation accuracy. One student's seed can move it
+            by more than the settings being compared (on cifar10_cpu, 1.5 points), so a search
+            that must separate close settings needs several.
         alpha, kd_temperature: its KD settings (eq. 1).
         validation_fraction: the share of each class of the training split held out for
             scoring the trials, in (0, 1) (module docstring).
@@ -114,6 +121,7 @@ class TuneConfig:
     adversary: str | None = None
     student_arch: str = "cnn"
     student_epochs: int = 4
+    proxy_students: int = 1
     alpha: float = 0.9
     kd_temperature: float = 4.0
     validation_fraction: float = 0.1
@@ -150,6 +158,11 @@ class TuneConfig:
         if self.student_epochs < 1:
             raise InputError(
                 f"student_epochs must be >= 1. Received: student_epochs={self.student_epochs}"
+            )
+        students = self.proxy_students
+        if isinstance(students, bool) or not isinstance(students, int) or students < 1:
+            raise InputError(
+                f"proxy_students must be an integer >= 1. Received: proxy_students={students!r}"
             )
         if not 0 <= self.alpha <= 1:
             raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
@@ -188,20 +201,34 @@ def validation_accuracy(model_path, validation, dataset=None):
     return accuracy_percent(predict_logits(network, images), labels)
 
 
-def _trial_validation(root, validation, dataset, measure=False):
-    """A trial's validation accuracies (`validation.json`), measured from its saved teacher and
-    student when `measure` or when the file is missing, and then written there."""
+def student_dirs(proxy_students):
+    """A trial's proxy students' run directories, relative to the trial's: `student` (the
+    teachers' seed, the only one of a one-student search), then `student_1`, `student_2`, ..."""
+    return ["student"] + [f"student_{i}" for i in range(1, proxy_students)]
+
+
+def _trial_validation(root, validation, dataset, proxy_students, measure=False):
+    """A trial's validation accuracies (`validation.json`): the teacher's, each proxy student's
+    (`student_accuracies`) and their mean (`student_accuracy`, what the trial is scored on);
+    measured from the saved networks when `measure` or when the file is missing, and then
+    written there."""
     path = os.path.join(root, _VALIDATION_FILE)
     if not measure and os.path.exists(path):
         with open(path) as f:
-            return json.load(f)
+            scores = json.load(f)
+        # Written before proxy_students: one student.
+        scores.setdefault("student_accuracies", [scores["student_accuracy"]])
+        return scores
+    students = [
+        validation_accuracy(os.path.join(root, name, "model.keras"), validation, dataset)
+        for name in student_dirs(proxy_students)
+    ]
     scores = {
         "teacher_accuracy": validation_accuracy(
             os.path.join(root, "nasty", "model.keras"), validation, dataset
         ),
-        "student_accuracy": validation_accuracy(
-            os.path.join(root, "student", "model.keras"), validation, dataset
-        ),
+        "student_accuracy": float(np.mean(students)),
+        "student_accuracies": students,
         "images": int(len(validation[1])),
     }
     atomic_write_json(path, scores)
@@ -310,20 +337,24 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 self.dataset,
                 self.on_finished,
             )
-            jobs.distill(
-                self.train_config.replace(
-                    arch=tune.student_arch,
-                    epochs=tune.student_epochs,
-                    output_dir=os.path.join(root, "student"),
-                ),
-                DistillConfig(
-                    os.path.join(root, "nasty", "model.keras"), tune.alpha, tune.kd_temperature
-                ),
-                self.dataset,
-                self.on_finished,
-            )
+            for offset, name in enumerate(student_dirs(tune.proxy_students)):
+                jobs.distill(
+                    self.train_config.replace(
+                        arch=tune.student_arch,
+                        epochs=tune.student_epochs,
+                        seed=self.train_config.seed + offset,
+                        output_dir=os.path.join(root, name),
+                    ),
+                    DistillConfig(
+                        os.path.join(root, "nasty", "model.keras"), tune.alpha, tune.kd_temperature
+                    ),
+                    self.dataset,
+                    self.on_finished,
+                )
             # Measured afresh: a trial retried after an interruption may hold a stale file.
-            scores = _trial_validation(root, self.validation, self.dataset, measure=True)
+            scores = _trial_validation(
+                root, self.validation, self.dataset, tune.proxy_students, measure=True
+            )
         except InputError as error:
             raise _FatalInputError(str(error)) from None
         except TrainingDiverged as error:
@@ -472,8 +503,12 @@ def _identity(train_config, tune_config):
     """What a search's settings are (`tune_config.json`): a rerun and a worker must match it."""
     search_settings = dataclasses.asdict(tune_config)
     search_settings.pop("max_trials")  # a rerun may raise it to add trials
-    for option in ("nasty_init_from_adversary", "omega_warmup_epochs"):
-        if not search_settings[option]:
+    for option, default in (
+        ("nasty_init_from_adversary", False),
+        ("omega_warmup_epochs", 0),
+        ("proxy_students", 1),
+    ):
+        if search_settings[option] == default:
             # Left out at its default: a search from before the option continues as the same one.
             search_settings.pop(option)
     return json.loads(
@@ -610,7 +645,9 @@ def _diverged_row(trial_id, root, normal_validation_accuracy, budget):
         "teacher_accuracy": None,
         "adversarial_kl": None,
         "student_validation_accuracy": None,
+        "student_validation_accuracies": None,
         "student_accuracy": None,
+        "student_accuracies": None,
         "feasible": False,
         "diverged": True,
         "score": trial_score(0.0, 100.0, normal_validation_accuracy, budget),
@@ -633,9 +670,13 @@ def _report(tuner, normal_validation_accuracy, normal_accuracy, identity):
             continue
         with open(os.path.join(root, "nasty", "metrics.json")) as f:
             nasty = json.load(f)
-        with open(os.path.join(root, "student", "metrics.json")) as f:
-            student = json.load(f)
-        held_out = _trial_validation(root, tuner.validation, tuner.dataset)
+        students = []
+        for name in student_dirs(tune_config.proxy_students):
+            with open(os.path.join(root, name, "metrics.json")) as f:
+                students.append(json.load(f)["accuracy"])
+        held_out = _trial_validation(
+            root, tuner.validation, tuner.dataset, tune_config.proxy_students
+        )
         score = trial_score(
             held_out["teacher_accuracy"],
             held_out["student_accuracy"],
@@ -651,7 +692,9 @@ def _report(tuner, normal_validation_accuracy, normal_accuracy, identity):
                 "teacher_accuracy": nasty["accuracy"],
                 "adversarial_kl": nasty["adversarial_kl"],
                 "student_validation_accuracy": held_out["student_accuracy"],
-                "student_accuracy": student["accuracy"],
+                "student_validation_accuracies": held_out["student_accuracies"],
+                "student_accuracy": float(np.mean(students)),
+                "student_accuracies": students,
                 "feasible": score <= 100.0,
                 "diverged": False,
                 "score": score,
@@ -707,6 +750,13 @@ def format_table(report):
         lines += ["Every nasty teacher started from the normal teacher's weights.", ""]
     if warmup := report["config"]["tune"].get("omega_warmup_epochs"):
         lines += [f"Every nasty teacher's omega ramped up from 0 over {warmup} epochs.", ""]
+    if (students := report["config"]["tune"].get("proxy_students", 1)) > 1:
+        seed = report["validation_seed"]
+        lines += [
+            f"Student accuracies are the mean of {students} proxy students per trial (seeds "
+            f"{seed} to {seed + students - 1}; each one's in tune_report.json).",
+            "",
+        ]
     lines += [
         "| best | trial | omega | tau_A | teacher val acc | teacher test acc | adversarial KL (test) "
         "| student val acc | student test acc | feasible | score |",

@@ -270,6 +270,50 @@ def test_nasty_teachers_can_start_from_the_adversary_and_warm_up(search, tmp_pat
     assert "nasty_init_from_adversary" not in identity and "omega_warmup_epochs" not in identity
 
 
+def test_several_proxy_students_are_seeded_apart_and_scored_on_their_mean(search, tmp_path):
+    """`proxy_students=2`: each trial distils two students (the teachers' seed, then + 1) and
+    is scored on their mean validation accuracy, each measured independently here."""
+    root, _ = search
+    train, _ = tiny_configs(tmp_path)
+    tune_config = TuneConfig(
+        omega_min=0.05,
+        omega_max=0.05,
+        max_trials=1,
+        student_epochs=1,
+        proxy_students=2,
+        adversary=str(root / "normal" / "model.keras"),
+    )
+    report = tune(train, tune_config, dataset=tiny_dataset())
+    (row,) = report["trials"]
+    trial = tmp_path / "trials" / row["trial_id"]
+    _, (images, labels) = carve_validation(tiny_dataset(), 0.1, seed=0)
+    validation, test, seeds = [], [], []
+    for name in ("student", "student_1"):
+        metrics = json.load(open(trial / name / "metrics.json"))
+        seeds.append(metrics["config"]["seed"])
+        test.append(metrics["accuracy"])
+        network = load_network(str(trial / name / "model.keras"), "test")
+        validation.append(accuracy_percent(predict_logits(network, images), labels))
+    assert seeds == [0, 1]
+    assert row["student_validation_accuracies"] == validation
+    assert row["student_validation_accuracy"] == pytest.approx(np.mean(validation))
+    assert row["student_accuracies"] == test
+    assert row["student_accuracy"] == pytest.approx(np.mean(test))
+    assert row["score"] == trial_score(
+        row["teacher_validation_accuracy"],
+        row["student_validation_accuracy"],
+        report["normal_validation_accuracy"],
+        1.0,
+    )
+    assert report["config"]["tune"]["proxy_students"] == 2
+    assert (
+        "mean of 2 proxy students per trial (seeds 0 to 1"
+        in (tmp_path / "tune_report.md").read_text()
+    )
+    # Left out of the identity at its default, so one-student searches continue unchanged.
+    assert "proxy_students" not in json.load(open(root / "tune_config.json"))["tune"]
+
+
 def _indexed_dataset(labels):
     """A dataset whose image i holds i (two bytes), to trace every example through a carve."""
     labels = np.asarray(labels, np.int32)
@@ -360,6 +404,10 @@ def test_infeasible_trials_rank_below_feasible_ones():
         (dict(accuracy_budget=-1), "^accuracy_budget must be >= 0. Received: accuracy_budget=-1$"),
         (dict(oracle="grid"), "^oracle must be one of .* Received: oracle='grid'$"),
         (dict(student_epochs=0), "^student_epochs must be >= 1. Received: student_epochs=0$"),
+        (
+            dict(proxy_students=0),
+            "^proxy_students must be an integer >= 1. Received: proxy_students=0$",
+        ),
         (dict(alpha=2), r"^alpha must be in \[0, 1\]. Received: alpha=2$"),
         (dict(kd_temperature=0), "^kd_temperature must be > 0. Received: kd_temperature=0$"),
         (

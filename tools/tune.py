@@ -42,6 +42,7 @@ def main():
         adversary=FLAGS.adversary,
         student_arch=FLAGS.student_arch,
         student_epochs=FLAGS.student_epochs,
+        proxy_students=FLAGS.proxy_students,
         alpha=FLAGS.alpha,
         kd_temperature=FLAGS.kd_temperature,
         validation_fraction=FLAGS.validation_fraction,
