@@ -60,6 +60,13 @@ def default_settings():
         init="keras",
         nasty_init_from_normal=True,
         omega_warmup_epochs=4,
+        # `--datafree=...` or a data-free stealer in `--matrix_stealers`: scaled to about
+        # 5 minutes a run on 2 cores (the paper's scale, DAFL's 2000 epochs or DeepInversion's
+        # 50,000 images, takes days there).
+        datafree_options={
+            "dafl": dict(latent_dim=100, batch_size=128, steps_per_epoch=20, epochs=16),
+            "deepinversion": dict(batch_size=100, num_images=600, inversion_steps=200, epochs=30),
+        },
     )
 
 
