@@ -240,52 +240,46 @@ def test_a_diverging_trial_is_infeasible_and_the_search_goes_on(search, tmp_path
     assert "diverged" in (tmp_path / "tune_report.md").read_text()
 
 
-def test_nasty_teachers_can_start_from_the_adversary_and_warm_up(search, tmp_path):
+@pytest.fixture(scope="module")
+def options_search(search, tmp_path_factory):
+    """One trial against the `search`'s normal teacher with the options off by default: the
+    nasty network started from the adversary and warmed up, and two proxy students."""
+    root = tmp_path_factory.mktemp("tune_options")
+    train, _ = tiny_configs(root)
+    tune_config = TuneConfig(
+        omega_min=0.05,
+        omega_max=0.05,
+        max_trials=1,
+        student_epochs=1,
+        adversary=str(search[0] / "normal" / "model.keras"),
+        nasty_init_from_adversary=True,
+        omega_warmup_epochs=1,
+        proxy_students=2,
+    )
+    return root, tune(train, tune_config, dataset=tiny_dataset())
+
+
+def test_nasty_teachers_can_start_from_the_adversary_and_warm_up(search, options_search):
     """`nasty_init_from_adversary`: every trial's nasty network starts from the adversary's
     weights; `omega_warmup_epochs`: its omega ramps up. Its run records both, and the report
     says so."""
-    root, _ = search
-    adversary = str(root / "normal" / "model.keras")
-    train, _ = tiny_configs(tmp_path)
-    tune_config = TuneConfig(
-        omega_min=0.05,
-        omega_max=0.05,
-        max_trials=1,
-        student_epochs=1,
-        adversary=adversary,
-        nasty_init_from_adversary=True,
-        omega_warmup_epochs=1,
-    )
-    report = tune(train, tune_config, dataset=tiny_dataset())
+    root, report = options_search
     (row,) = report["trials"]
-    nasty = json.load(open(tmp_path / "trials" / row["trial_id"] / "nasty" / "metrics.json"))
-    assert nasty["config"]["init_from"] == adversary
+    nasty = json.load(open(root / "trials" / row["trial_id"] / "nasty" / "metrics.json"))
+    assert nasty["config"]["init_from"] == str(search[0] / "normal" / "model.keras")
     assert nasty["config"]["omega_warmup_epochs"] == 1
     assert report["config"]["tune"]["nasty_init_from_adversary"] is True
-    text = (tmp_path / "tune_report.md").read_text()
+    text = (root / "tune_report.md").read_text()
     assert "started from the normal teacher's weights" in text
     assert "omega ramped up from 0 over 1 epochs" in text
-    # Left out of a search's identity at their defaults, so older searches continue unchanged.
-    identity = json.load(open(root / "tune_config.json"))["tune"]
-    assert "nasty_init_from_adversary" not in identity and "omega_warmup_epochs" not in identity
 
 
-def test_several_proxy_students_are_seeded_apart_and_scored_on_their_mean(search, tmp_path):
+def test_several_proxy_students_are_seeded_apart_and_scored_on_their_mean(options_search):
     """`proxy_students=2`: each trial distils two students (the teachers' seed, then + 1) and
     is scored on their mean validation accuracy, each measured independently here."""
-    root, _ = search
-    train, _ = tiny_configs(tmp_path)
-    tune_config = TuneConfig(
-        omega_min=0.05,
-        omega_max=0.05,
-        max_trials=1,
-        student_epochs=1,
-        proxy_students=2,
-        adversary=str(root / "normal" / "model.keras"),
-    )
-    report = tune(train, tune_config, dataset=tiny_dataset())
+    root, report = options_search
     (row,) = report["trials"]
-    trial = tmp_path / "trials" / row["trial_id"]
+    trial = root / "trials" / row["trial_id"]
     _, (images, labels) = carve_validation(tiny_dataset(), 0.1, seed=0)
     validation, test, seeds = [], [], []
     for name in ("student", "student_1"):
@@ -307,11 +301,15 @@ def test_several_proxy_students_are_seeded_apart_and_scored_on_their_mean(search
     )
     assert report["config"]["tune"]["proxy_students"] == 2
     assert (
-        "mean of 2 proxy students per trial (seeds 0 to 1"
-        in (tmp_path / "tune_report.md").read_text()
+        "mean of 2 proxy students per trial (seeds 0 to 1" in (root / "tune_report.md").read_text()
     )
-    # Left out of the identity at its default, so one-student searches continue unchanged.
-    assert "proxy_students" not in json.load(open(root / "tune_config.json"))["tune"]
+
+
+def test_options_at_their_defaults_stay_out_of_the_identity(search):
+    """Left out of a search's identity at their defaults, so older searches continue unchanged."""
+    identity = json.load(open(search[0] / "tune_config.json"))["tune"]
+    for option in ("nasty_init_from_adversary", "omega_warmup_epochs", "proxy_students"):
+        assert option not in identity
 
 
 def _indexed_dataset(labels):
