@@ -29,13 +29,14 @@ teachers and students are unaffected (they never train on the validation images)
 Layout of the search's `output_dir`: `normal/` (its own normal teacher, unless an adversary
 `.keras` is given), `keras_tuner/` (keras-tuner's project: oracle state and trials),
 `trials/<trial_id>/{nasty,student}/` (ordinary run directories, whose `metrics.json` hold test
-accuracies; `student_1/`, `student_2/`, ... beside `student/` with `proxy_students` > 1) and `trials/<trial_id>/validation.json` (the trial's validation accuracies, what it
-was scored on); a trial whose nasty teacher diverged holds `diverged.json` instead and counts
-as infeasible: the search goes on), `tune_config.json`,
-`tune_report.json` and `tune_report.md`. Rerunning with the same settings continues the search:
-finished trials are not retrained (keras-tuner does not recreate them and their run
-directories are reused), an interrupted trial resumes from its checkpoints, and a higher
-`max_trials` adds trials; other settings in the same directory are refused.
+accuracies; `student_1/`, `student_2/`, ... beside `student/` with `proxy_students` > 1) and
+`trials/<trial_id>/validation.json` (the trial's validation accuracies, what it was scored on);
+a trial whose nasty teacher diverged holds `diverged.json` instead and counts as infeasible:
+the search goes on), `tune_config.json`, `tune_report.json` and `tune_report.md`. Rerunning
+with the same settings continues the search: finished trials are not retrained (keras-tuner
+does not recreate them and their run directories are reused), an interrupted trial resumes
+from its checkpoints, and a higher `max_trials` adds trials; other settings in the same
+directory are refused.
 
 Distributed search: with keras-tuner's variables set (`KERASTUNER_TUNER_ID`,
 `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`; `nasty_tf.search_cluster`), the same call
@@ -98,9 +99,8 @@ class TuneConfig:
         student_arch, student_epochs: the proxy student, distilled with the teachers' optimizer
             settings.
         proxy_students: proxy students per trial, seeded by the teachers' seed + 0, 1, ...; a
-            trial is scored on their mean validation accuracy. One student's seed can move it
-            by more than the settings being compared (on cifar10_cpu, 1.5 points), so a search
-            that must separate close settings needs several.
+            trial is scored on their mean validation accuracy. Several are needed to separate
+            settings whose margins are within one student's seed-to-seed spread.
         alpha, kd_temperature: its KD settings (eq. 1).
         validation_fraction: the share of each class of the training split held out for
             scoring the trials, in (0, 1) (module docstring).
@@ -201,7 +201,7 @@ def validation_accuracy(model_path, validation, dataset=None):
     return accuracy_percent(predict_logits(network, images), labels)
 
 
-def student_dirs(proxy_students):
+def _student_dirs(proxy_students):
     """A trial's proxy students' run directories, relative to the trial's: `student` (the
     teachers' seed, the only one of a one-student search), then `student_1`, `student_2`, ..."""
     return ["student"] + [f"student_{i}" for i in range(1, proxy_students)]
@@ -221,7 +221,7 @@ def _trial_validation(root, validation, dataset, proxy_students, measure=False):
         return scores
     students = [
         validation_accuracy(os.path.join(root, name, "model.keras"), validation, dataset)
-        for name in student_dirs(proxy_students)
+        for name in _student_dirs(proxy_students)
     ]
     scores = {
         "teacher_accuracy": validation_accuracy(
@@ -337,7 +337,7 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 self.dataset,
                 self.on_finished,
             )
-            for offset, name in enumerate(student_dirs(tune.proxy_students)):
+            for offset, name in enumerate(_student_dirs(tune.proxy_students)):
                 jobs.distill(
                     self.train_config.replace(
                         arch=tune.student_arch,
@@ -671,7 +671,7 @@ def _report(tuner, normal_validation_accuracy, normal_accuracy, identity):
         with open(os.path.join(root, "nasty", "metrics.json")) as f:
             nasty = json.load(f)
         students = []
-        for name in student_dirs(tune_config.proxy_students):
+        for name in _student_dirs(tune_config.proxy_students):
             with open(os.path.join(root, name, "metrics.json")) as f:
                 students.append(json.load(f)["accuracy"])
         held_out = _trial_validation(
