@@ -11,3 +11,9 @@ class InputError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message names the epoch and what to lower."""
+
+
+def check_count(name, value, minimum=1):
+    """Refuses `value` unless it is an int (not a bool) >= `minimum`, naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")

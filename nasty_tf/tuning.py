@@ -69,7 +69,7 @@ from nasty_tf import report as report_lib
 from nasty_tf import search_cluster
 from nasty_tf.atomic_io import atomic_write_json, atomic_write_text
 from nasty_tf.data.validation import carve_validation, check_validation_fraction
-from nasty_tf.errors import InputError, TrainingDiverged
+from nasty_tf.errors import InputError, TrainingDiverged, check_count
 from nasty_tf.training import jobs
 from nasty_tf.training.checkpoints import load_network
 from nasty_tf.training.config import DistillConfig, NastyConfig
@@ -159,11 +159,7 @@ class TuneConfig:
             raise InputError(
                 f"student_epochs must be >= 1. Received: student_epochs={self.student_epochs}"
             )
-        students = self.proxy_students
-        if isinstance(students, bool) or not isinstance(students, int) or students < 1:
-            raise InputError(
-                f"proxy_students must be an integer >= 1. Received: proxy_students={students!r}"
-            )
+        check_count("proxy_students", self.proxy_students)
         if not 0 <= self.alpha <= 1:
             raise InputError(f"alpha must be in [0, 1]. Received: alpha={self.alpha}")
         if not self.kd_temperature > 0:
@@ -174,11 +170,7 @@ class TuneConfig:
             raise InputError(
                 f"adversary must be an existing .keras file. Received: adversary={self.adversary}"
             )
-        warmup = self.omega_warmup_epochs
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise InputError(
-                f"omega_warmup_epochs must be an integer >= 0. Received: omega_warmup_epochs={warmup!r}"
-            )
+        check_count("omega_warmup_epochs", self.omega_warmup_epochs, minimum=0)
         check_validation_fraction(self.validation_fraction)
 
 
@@ -337,6 +329,9 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 self.dataset,
                 self.on_finished,
             )
+            kd = DistillConfig(
+                os.path.join(root, "nasty", "model.keras"), tune.alpha, tune.kd_temperature
+            )
             for offset, name in enumerate(_student_dirs(tune.proxy_students)):
                 jobs.distill(
                     self.train_config.replace(
@@ -345,9 +340,7 @@ class NastyOmegaTuner(keras_tuner.engine.base_tuner.BaseTuner):
                         seed=self.train_config.seed + offset,
                         output_dir=os.path.join(root, name),
                     ),
-                    DistillConfig(
-                        os.path.join(root, "nasty", "model.keras"), tune.alpha, tune.kd_temperature
-                    ),
+                    kd,
                     self.dataset,
                     self.on_finished,
                 )

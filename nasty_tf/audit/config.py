@@ -9,7 +9,7 @@ import keras
 
 from nasty_tf import releases
 from nasty_tf.audit.search import check_stealer_search
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 from nasty_tf.stealers import available_stealers, get_stealer
 
 # The baselines: a student that never sees the release. `scratch` is plain cross-entropy.
@@ -123,11 +123,6 @@ class AuditConfig:
     augment: bool = False
     verbose: int = 0
     reuse_runs_from: tuple[str, ...] = ()
-
-
-def _check_count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
 
 
 def _check_release(config):
@@ -244,8 +239,8 @@ def check_config(config):
             raise InputError(
                 f"arch must be one of {', '.join(available_models())}. Received: arch={config.arch!r}"
             )
-    _check_count("epochs", config.epochs)
-    _check_count("batch_size", config.batch_size)
+    check_count("epochs", config.epochs)
+    check_count("batch_size", config.batch_size)
     if config.optimizer not in ("adam", "sgd"):
         raise InputError(f"optimizer must be adam or sgd. Received: optimizer={config.optimizer!r}")
     if not isinstance(config.augment, bool):

@@ -28,9 +28,8 @@ curve (`--sweep_omega=...`, about 10 more minutes per value) is in
 docs/cifar10_cpu/omega_curve_init_from_2026-12-02/.
 tau_A 10 at omega 0.0294 (the tau_A 10 search's pick on seed 0's carve,
 docs/cifar10_cpu/tau_a10_validation_2026-12-03/) replaced tau_A 4 at omega 0.1 by a rule
-written before its result:
-scored by the mean of three proxy students per trial, it was lower on the validation carves
-of both teacher seeds (docs/cifar10_cpu/proxy_students_validation_2026-12-03/). On test it
+written before its result: scored by the mean of three proxy students per trial, it was lower
+on the validation carves of both teacher seeds (docs/cifar10_cpu/proxy_students_validation_2026-12-03/). On test it
 costs the owner nothing and protects little (docs/cifar10_cpu/student_seeds_2026-12-03/).
 Two student seeds, since one student's seed moves it by more than a point here (about 45
 minutes on 2 cores in all); `--student_seeds=0,1,2` for a figure to rely on.

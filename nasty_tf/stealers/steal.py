@@ -5,14 +5,9 @@ around it); it works on both backends and under `tf.distribute` when called in a
 scope.
 """
 
-from nasty_tf.errors import InputError
+from nasty_tf.errors import check_count
 from nasty_tf.stealers.registry import Stealer, get_stealer
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss
-
-
-def _check_count(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
 
 
 def steal(
@@ -62,8 +57,8 @@ def steal(
     """
     if not isinstance(stealer, Stealer):
         stealer = get_stealer(stealer)
-    _check_count("epochs", epochs)
-    _check_count("batch_size", batch_size)
+    check_count("epochs", epochs)
+    check_count("batch_size", batch_size)
     wrapper = stealer.build(student, served if stealer.needs_teacher else None, augmenter)
     wrapper.compile(optimizer=optimizer)
     wrapper.fit(
