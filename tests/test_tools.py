@@ -7,8 +7,6 @@ each binary's own flags and main (`run_tool_cases`).
 
 import json
 import os
-import subprocess
-import sys
 import zipfile
 
 import keras
@@ -16,7 +14,6 @@ import numpy as np
 import pytest
 
 from binaries import (
-    ROOT,
     STARTUP_NOISE,
     assert_one_line_error,
     assert_quiet_start,
@@ -25,6 +22,7 @@ from binaries import (
     run_tool_cases,
     run_tool_in_process,
 )
+from nasty_tf import models
 from nasty_tf.data import load_dataset
 
 pytestmark = pytest.mark.single_pass
@@ -202,14 +200,10 @@ BAD_INPUTS = [
 
 @pytest.fixture(scope="module")
 def saved_networks(bad_files):
-    """Small networks of the wrong shape / class count, saved without TensorFlow ops."""
-    script = (
-        "from nasty_tf import models;"
-        f"models.get_model('cnn', 7, (32, 32, 3)).save('{bad_files}/seven.keras');"
-        f"models.get_model('preresnet20', 10, (64, 64, 3)).save('{bad_files}/big.keras');"
-        f"models.get_model('cnn', 10, (32, 32, 3)).save('{bad_files}/ten.keras')"
-    )
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, capture_output=True)
+    """Small networks of the wrong shape / class count, saved as the binaries' inputs."""
+    models.get_model("cnn", 7, (32, 32, 3)).save(f"{bad_files}/seven.keras")
+    models.get_model("preresnet20", 10, (64, 64, 3)).save(f"{bad_files}/big.keras")
+    models.get_model("cnn", 10, (32, 32, 3)).save(f"{bad_files}/ten.keras")
     return bad_files
 
 
