@@ -31,6 +31,9 @@ docs/cifar10_cpu/tau_a10_validation_2026-12-03/) replaced tau_A 4 at omega 0.1 b
 written before its result: scored by the mean of three proxy students per trial, it was lower
 on the validation carves of both teacher seeds (docs/cifar10_cpu/proxy_students_validation_2026-12-03/). On test it
 costs the owner nothing and protects little (docs/cifar10_cpu/student_seeds_2026-12-03/).
+A larger omega at tau_A 10, 0.045, keeps the teacher within the budget but did not lower the
+proxy students on either carve, so the same kind of rule kept 0.0294
+(proxy_students_validation_2026-12-03/seed*_tau10_omega0.045/).
 Two student seeds, since one student's seed moves it by more than a point here (about 45
 minutes on 2 cores in all); `--student_seeds=0,1,2` for a figure to rely on.
 
