@@ -23,6 +23,8 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COM
 # requirements-test.txt): without it a worker may read an entry another is still writing,
 # warn on stderr and compile again. 4 GiB is far above what the suite writes.
 export JAX_COMPILATION_CACHE_MAX_SIZE=${JAX_COMPILATION_CACHE_MAX_SIZE:-4294967296}
+# --no-loadscope-reorder: files go to the workers longest first, in the order tests/conftest.py
+# gives them (xdist's default orders them by test count, which put the longest files last).
 # --durations: the slowest tests are listed in every CI log, to keep the suite's time in view.
-python -m pytest -q -n "$WORKERS" --dist loadfile --durations=15 "$@"
-KERAS_BACKEND=jax python -m pytest -q -n "$WORKERS" --dist loadfile --durations=10 -m "not single_pass" "$@"
+python -m pytest -q -n "$WORKERS" --dist loadfile --no-loadscope-reorder --durations=15 "$@"
+KERAS_BACKEND=jax python -m pytest -q -n "$WORKERS" --dist loadfile --no-loadscope-reorder --durations=10 -m "not single_pass" "$@"
