@@ -30,7 +30,7 @@ def pytest_runtest_setup(item):
 # longest first (`--no-loadscope-reorder` keeps this order), so that no long file starts
 # last while the other worker idles. Files not listed follow in collection order; refresh the
 # numbers from the CI log's durations when a file's cost changes a lot.
-_SLOWEST_FILES = {
+SLOWEST_FILES = {
     "tensorflow": {
         "test_runs.py": 178,
         "test_tools.py": 108,
@@ -67,7 +67,7 @@ _SLOWEST_FILES = {
 
 def pytest_collection_modifyitems(items):
     """Orders the files longest first (a stable sort: tests keep their order within a file)."""
-    seconds = _SLOWEST_FILES.get(keras.backend.backend(), {})
+    seconds = SLOWEST_FILES.get(keras.backend.backend(), {})
     items.sort(key=lambda item: -seconds.get(item.path.name, 0))
 
 

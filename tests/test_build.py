@@ -3,6 +3,7 @@
 Bazel cannot fetch its Python rules offline here, so this test is what keeps BUILD honest:
 BUILD is generated from the tree and its imports (`python -m tests.build_file`), and it must
 equal what the generator writes now, so a first-party import missing from a target's deps fails.
+The workers' longest-first list of test files (tests/conftest.py) is checked here too.
 """
 
 import ast
@@ -11,6 +12,7 @@ import pathlib
 import pytest
 
 import build_file
+from conftest import SLOWEST_FILES
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.single_pass
@@ -91,3 +93,10 @@ def test_target_names_are_unique_and_sources_exist():
     for _, _, srcs in _targets():
         for src in srcs:
             assert (ROOT / src).is_file(), src
+
+
+def test_the_longest_first_list_names_test_files_that_exist():
+    # A renamed file would silently lose its place at the head of the queue.
+    for backend, seconds in SLOWEST_FILES.items():
+        for name in seconds:
+            assert (ROOT / "tests" / name).is_file(), (backend, name)
