@@ -30,7 +30,7 @@ import numpy as np
 
 from nasty_tf import models
 from nasty_tf.data.augment import RECIPES, make_augmenter
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 from nasty_tf.knowledge_distiller import KnowledgeDistiller
 from nasty_tf.models.fused_batch_norm import BATCH_NORM_LAYERS
 from nasty_tf.nasty_teacher import NastyTeacher
@@ -102,9 +102,7 @@ class BenchmarkConfig:
 
     def __post_init__(self):
         for name in ("batch_size", "steps", "warmup_steps", "repeats", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be an integer >= 1. Received: {name}={value!r}")
+            check_count(name, getattr(self, name))
         _check_list("modes", self.modes, MODES, "mode")
         _check_list("batch_norms", self.batch_norms, tuple(BATCH_NORM_LAYERS), "layer")
         check_precision(self.precision)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from nasty_tf.errors import InputError
+from nasty_tf.errors import check_count
 from nasty_tf.losses import SelfUnderminingLoss, tempered_kl_per_sample
 from nasty_tf.paired_model import PairedModel
 
@@ -54,13 +54,7 @@ class NastyTeacher(PairedModel):
             frozen_role="adversary",
             **kwargs,
         )
-        if isinstance(omega_warmup_steps, bool) or not (
-            isinstance(omega_warmup_steps, int) and omega_warmup_steps >= 0
-        ):
-            raise InputError(
-                "omega_warmup_steps must be an integer >= 0. "
-                f"Received: omega_warmup_steps={omega_warmup_steps!r}"
-            )
+        check_count("omega_warmup_steps", omega_warmup_steps, minimum=0)
         self.omega_warmup_steps = omega_warmup_steps
         self.omega_warmup_step = None
         if omega_warmup_steps:

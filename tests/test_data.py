@@ -482,7 +482,7 @@ def test_make_augmenter_recipes():
     assert [type(layer) for layer in flip.layers] == [RandomPaddedCrop, keras.layers.RandomFlip]
     assert flip.layers[0].padding == 4
     _assert_input_error("unknown augmentation recipe 'rotate'", make_augmenter, "rotate")
-    _assert_input_error("padding must be a non-negative integer", RandomPaddedCrop, -1)
+    _assert_input_error("padding must be an integer >= 0", RandomPaddedCrop, -1)
 
 
 def test_augmenter_trains_inside_compiled_fit_and_round_trips(tmp_path):

@@ -16,7 +16,7 @@ last parameter varies fastest).
 import itertools
 import re
 
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 from nasty_tf.stealers import get_stealer
 
 SPLIT = "validation"
@@ -47,8 +47,7 @@ def skeptical_search(epochs):
     Raises:
         InputError: `epochs` is not an integer >= 1.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise InputError(f"epochs must be an integer >= 1. Received: epochs={epochs!r}")
+    check_count("epochs", epochs)
     delays = [round(share * epochs) - 1 for share in SKEPTICAL_SEARCH["kd_delay"]]
     return {
         "loc": list(SKEPTICAL_SEARCH["loc"]),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 
 RECIPES = ("crop", "crop_flip", "rotate_flip")
 # torchvision's RandomRotation(20): an angle uniform in [-20, 20] degrees. Keras takes the
@@ -52,10 +52,7 @@ class RandomPaddedCrop(keras.layers.Layer):
 
     def __init__(self, padding: int = 4, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise InputError(
-                f"padding must be a non-negative integer. Received: padding={padding!r}"
-            )
+        check_count("padding", padding, minimum=0)
         self.padding = padding
         self.seed = seed
         # A layer attribute, so Keras tracks its state as a non-trainable variable and the

@@ -37,7 +37,7 @@ import re
 import keras
 from keras import layers, ops
 
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 from nasty_tf.losses import cross_entropy_per_sample
 from nasty_tf.paired_model import PairedModel, regularisation_loss
 from nasty_tf.stealers.served import kl_per_sample, served_logits_model, tempered_kl_per_sample
@@ -154,8 +154,7 @@ class SkepticalLoss(keras.losses.Loss):
         super().__init__(name=name, **kwargs)
         self.alpha = check_alpha(alpha)
         self.temperature = check_temperature(temperature)
-        if isinstance(loc, bool) or not isinstance(loc, int) or loc < 0:
-            raise InputError(f"loc must be an integer >= 0. Received: loc={loc!r}")
+        check_count("loc", loc, minimum=0)
         self.loc = loc
 
     def kd_term(self, labels, heads, served_logits):
@@ -290,8 +289,7 @@ class SkepticalStudent(PairedModel):
         params = {**cls.parameters(), **params}
         SkepticalLoss(alpha=params["alpha"], temperature=params["temperature"], loc=params["loc"])
         kd_delay = params["kd_delay"]
-        if isinstance(kd_delay, bool) or not isinstance(kd_delay, int) or kd_delay < -1:
-            raise InputError(f"kd_delay must be an integer >= -1. Received: kd_delay={kd_delay!r}")
+        check_count("kd_delay", kd_delay, minimum=-1)
         tap_layers = params["tap_layers"]
         if tap_layers is not None and (
             isinstance(tap_layers, str) or not all(isinstance(name, str) for name in tap_layers)

@@ -9,7 +9,7 @@ others at `-inf`, which is how it is computed (exactly k classes per row, ties i
 
 import keras
 
-from nasty_tf.errors import InputError
+from nasty_tf.errors import check_count
 from nasty_tf.stealers.served import keep_top_k
 from nasty_tf.stealers.served_distiller import ServedDistillationLoss, ServedDistiller
 
@@ -31,8 +31,7 @@ class TopKDistillationLoss(ServedDistillationLoss):
 
     def __init__(self, alpha=0.9, temperature=4.0, k=DEFAULT_K, name="topk_distillation", **kwargs):
         super().__init__(alpha=alpha, temperature=temperature, name=name, **kwargs)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InputError(f"k must be an integer >= 1. Received: k={k!r}")
+        check_count("k", k)
         self.k = k
 
     def teacher_logits(self, served_logits):

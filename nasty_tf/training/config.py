@@ -3,7 +3,7 @@
 import dataclasses
 
 from nasty_tf.distribute import check_strategy
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 from nasty_tf.models import check_init
 from nasty_tf.training.checkpoints import model_file_sha256
 from nasty_tf.training.precision import check_precision
@@ -184,11 +184,7 @@ class NastyConfig:
             raise InputError(f"omega must be >= 0. Received: omega={self.omega}")
         if not self.temperature > 0:
             raise InputError(f"temperature must be > 0. Received: temperature={self.temperature}")
-        if not (isinstance(self.omega_warmup_epochs, int) and self.omega_warmup_epochs >= 0):
-            raise InputError(
-                "omega_warmup_epochs must be an integer >= 0. "
-                f"Received: omega_warmup_epochs={self.omega_warmup_epochs!r}"
-            )
+        check_count("omega_warmup_epochs", self.omega_warmup_epochs, minimum=0)
         if self.init_from is not None and not self.init_from:
             raise InputError(
                 f"init_from must be a .keras file or None. Received: init_from={self.init_from!r}"
