@@ -33,7 +33,8 @@ on the validation carves of both teacher seeds (docs/cifar10_cpu/proxy_students_
 costs the owner nothing and protects little (docs/cifar10_cpu/student_seeds_2026-12-03/).
 A larger omega at tau_A 10, 0.045, keeps the teacher within the budget but did not lower the
 proxy students on either carve, so the same kind of rule kept 0.0294
-(proxy_students_validation_2026-12-03/seed*_tau10_omega0.045/).
+(proxy_students_validation_2026-12-03/seed*_tau10_omega0.045/). Nor did a nasty phase of 32
+epochs instead of 16: its proxy students end higher on both carves (.../seed*_tau10_nasty32/).
 Two student seeds, since one student's seed moves it by more than a point here (about 45
 minutes on 2 cores in all); `--student_seeds=0,1,2` for a figure to rely on.
 
