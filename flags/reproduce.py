@@ -141,3 +141,15 @@ def define_reproduce_flags():
         "decoupled (Keras' SGD(weight_decay)).",
     )
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch.")
+    flags.DEFINE_integer(
+        "evaluate_every",
+        None,
+        "Every stage evaluates the test split after every this many epochs and after the "
+        "last (default: the protocol's).",
+    )
+    flags.DEFINE_integer(
+        "backup_every",
+        None,
+        "Every stage writes its resumable backup after every this many epochs (default: the "
+        "protocol's).",
+    )

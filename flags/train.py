@@ -41,6 +41,18 @@ def define_train_flags(default_output_dir, epochs=10, optimizer="adam", learning
     )
     define_output_flags(default_output_dir)
     flags.DEFINE_integer("verbose", 2, "Keras verbosity: 2 = one line per epoch, 1 = progress bar.")
+    flags.DEFINE_integer(
+        "evaluate_every",
+        1,
+        "Evaluate the test split after every this many epochs and after the last "
+        "(history.csv's val_* columns).",
+    )
+    flags.DEFINE_integer(
+        "backup_every",
+        1,
+        "Write the resumable backup after every this many epochs (a killed run redoes at "
+        "most this many).",
+    )
 
 
 def define_output_flags(default_output_dir):

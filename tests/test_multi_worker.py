@@ -102,7 +102,7 @@ def _nasty_trainer(strategy):
     return trainer, network
 
 
-def _train_with_loop(strategy, callbacks=(), epochs=2):
+def _train_with_loop(strategy, callbacks=(), epochs=2, validation_epochs=None):
     """A NastyTeacher on BatchNorm-free nets, epochs of the multi-worker loop (global batch 32)."""
     import keras
 
@@ -122,6 +122,7 @@ def _train_with_loop(strategy, callbacks=(), epochs=2):
         callbacks=[history, *callbacks],
         verbose=0,
         seed=0,
+        validation_epochs=validation_epochs,
     )
     return {
         "history": history.history,
@@ -188,6 +189,17 @@ def test_a_non_chief_resumes_from_the_chiefs_backup_and_never_writes_it(tmp_path
     # Exactly its last two epochs: each epoch's order is a pure function of (seed, epoch).
     assert resumed["history"]["loss"] == uninterrupted["history"]["loss"][1:]
     assert resumed["weights"] == uninterrupted["weights"]
+
+
+def test_the_loop_evaluates_only_after_the_epochs_it_is_given():
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    every = _train_with_loop(strategy, epochs=3)
+    sparse = _train_with_loop(strategy, epochs=3, validation_epochs=[2])
+    assert len(every["history"]["val_loss"]) == 3 and len(sparse["history"]["loss"]) == 3
+    assert sparse["history"]["val_loss"] == every["history"]["val_loss"][1:2]
+    assert sparse["weights"] == every["weights"]
 
 
 def test_train_nasty_binary_on_two_workers(tmp_path):

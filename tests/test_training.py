@@ -139,45 +139,74 @@ def test_same_run_compares_partner_digests_not_paths():
     assert not same_run({"kind": "normal", "epochs": 2}, {"kind": "normal", "epochs": 3})
 
 
-def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, digits):
-    config = tiny(tmp_path, "resumed", epochs=3)
+class _Interrupt(keras.callbacks.Callback):
+    def __init__(self, after_epoch):
+        super().__init__()
+        self.after_epoch = after_epoch
 
-    class Interrupt(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after_epoch:
+            raise KeyboardInterrupt
 
-    from nasty_tf.training import jobs
 
+class _CountEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def _train_with(config, digits, callback):
+    """`train(config)` with `callback` after the job's own (its backup included)."""
     original_fit = keras.Model.fit
 
-    def interrupted_fit(self, *args, callbacks=(), **kwargs):
-        return original_fit(self, *args, callbacks=[*callbacks, Interrupt()], **kwargs)
+    def fit(self, *args, callbacks=(), **kwargs):
+        return original_fit(self, *args, callbacks=[*callbacks, callback], **kwargs)
 
-    keras.Model.fit = interrupted_fit
+    keras.Model.fit = fit
     try:
-        with pytest.raises(KeyboardInterrupt):
-            jobs.train(config, digits)
+        return train(config, digits)
     finally:
         keras.Model.fit = original_fit
-    assert os.path.isdir(os.path.join(config.output_dir, "backup"))
+
+
+def _interrupt_then_resume(config, digits, after_epoch):
+    """The metrics of `config`'s run interrupted after 0-based `after_epoch`, then resumed, and
+    the 0-based epochs the resumed run trained."""
+    with pytest.raises(KeyboardInterrupt):
+        _train_with(config, digits, _Interrupt(after_epoch))
     assert not os.path.exists(os.path.join(config.output_dir, "metrics.json"))
-    epochs_run = []
+    counted = _CountEpochs()
+    return _train_with(config, digits, counted), counted.epochs
 
-    class Count(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            epochs_run.append(epoch)
 
-    def counted_fit(self, *args, callbacks=(), **kwargs):
-        return original_fit(self, *args, callbacks=[*callbacks, Count()], **kwargs)
-
-    keras.Model.fit = counted_fit
-    try:
-        metrics = jobs.train(config, digits)
-    finally:
-        keras.Model.fit = original_fit
+def test_an_interrupted_run_resumes_from_its_last_epoch(tmp_path, digits):
+    config = tiny(tmp_path, "resumed", epochs=3)
+    metrics, epochs_run = _interrupt_then_resume(config, digits, after_epoch=1)
     assert epochs_run == [2]  # epochs 0 and 1 came back from the checkpoint
     assert len(metrics["history"]["loss"]) == 3
+
+
+def test_sparser_evaluation_and_backups_change_the_cost_not_the_result(tmp_path, digits):
+    every_epoch = train(tiny(tmp_path, "every_epoch", epochs=3), digits)
+    config = tiny(tmp_path, "sparse", epochs=3, evaluate_every=2, backup_every=2)
+    assert config.identity() == tiny(tmp_path, "every_epoch", epochs=3).identity()
+    # Interrupted after its third epoch, whose backup it skipped: it redoes that epoch.
+    metrics, epochs_run = _interrupt_then_resume(config, digits, after_epoch=2)
+    assert epochs_run == [2]
+    assert metrics["accuracy"] == every_epoch["accuracy"]
+    assert metrics["history"]["loss"] == every_epoch["history"]["loss"]
+    # The test split after epoch 2 (every second) and epoch 3 (the last) only.
+    assert metrics["history"]["val_accuracy"][0] is None
+    assert metrics["history"]["val_accuracy"][1:] == every_epoch["history"]["val_accuracy"][1:]
+
+
+@pytest.mark.parametrize("name", ["evaluate_every", "backup_every"])
+def test_evaluation_and_backup_intervals_are_counts(name):
+    with pytest.raises(InputError, match=f"^{name} must be an integer >= 1. Received: {name}=0$"):
+        TrainConfig(**{name: 0})
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, digits):

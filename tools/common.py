@@ -103,6 +103,8 @@ def train_config(flag_values, **overrides):
         verbose=flag_values.verbose,
         strategy=flag_values.strategy,
         precision=flag_values.precision,
+        evaluate_every=flag_values.evaluate_every,
+        backup_every=flag_values.backup_every,
     )
     fields.update(overrides)
     return TrainConfig(**fields)

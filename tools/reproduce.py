@@ -75,6 +75,8 @@ def settings_from_flags(protocol):
             "figures",
             "weight_decay_mode",
             "strategy",
+            "evaluate_every",
+            "backup_every",
             "precision",
             "init",
             "matrix_search_skeptical",

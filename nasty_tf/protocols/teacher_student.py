@@ -100,6 +100,11 @@ class TeacherStudentSettings:
     weight_decay_mode: str = "coupled"
     # Where every stage trains (`nasty_tf.distribute.STRATEGIES`); not part of any run's key.
     strategy: str = "auto"
+    # Every stage's `TrainConfig.evaluate_every` and `backup_every`: how often a run evaluates
+    # the test split for its history and writes its resumable backup. Not part of any run's
+    # key: they change a run's cost, not its result.
+    evaluate_every: int = 1
+    backup_every: int = 1
     # Every stage's Keras dtype policy (`nasty_tf.training.precision`); float32 is the reference's.
     precision: str = "float32"
     # How every network trained here starts (`nasty_tf.models.INITS`): "keras" (Keras'
@@ -202,6 +207,8 @@ def _train_config(settings, stage, output_dir, seed):
         output_dir=output_dir,
         verbose=settings.verbose,
         strategy=settings.strategy,
+        evaluate_every=settings.evaluate_every,
+        backup_every=settings.backup_every,
     )
 
 

@@ -63,11 +63,13 @@ class TrainingBackup(keras.callbacks.Callback):
 
     Args:
         backup_dir: the directory of the backup (the run's `backup/`).
+        every: back up after every this many epochs (a killed run redoes at most this many).
     """
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, every=1):
         super().__init__()
         self.backup_dir = backup_dir
+        self.every = every
         self.metadata_path = os.path.join(backup_dir, _METADATA_FILE)
 
     def completed_epochs(self):
@@ -104,7 +106,8 @@ class TrainingBackup(keras.callbacks.Callback):
         model._initial_epoch = metadata["epoch"]
 
     def on_epoch_end(self, epoch, logs=None):
-        self.save(epoch + 1)
+        if (epoch + 1) % self.every == 0:
+            self.save(epoch + 1)
 
     def save(self, completed_epochs):
         os.makedirs(self.backup_dir, exist_ok=True)

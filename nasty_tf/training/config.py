@@ -55,6 +55,12 @@ class TrainConfig:
         precision: the Keras dtype policy of the networks, one of
             `nasty_tf.training.precision.PRECISIONS`: "float32" (the reference's),
             "mixed_bfloat16" or "mixed_float16"; the loaded teacher or adversary runs at it too.
+        evaluate_every: the test split is evaluated after every this many epochs and after
+            the last (history.csv's `val_*` columns; "NA" in the other rows). Reporting only:
+            the result does not change.
+        backup_every: the resumable backup is written after every this many epochs, so a
+            killed run redoes at most this many. Like `evaluate_every`, it changes the run's
+            cost, not its result.
     """
 
     dataset: str = "digits"
@@ -78,8 +84,12 @@ class TrainConfig:
     verbose: int = 2
     strategy: str = "auto"
     precision: str = "float32"
+    evaluate_every: int = 1
+    backup_every: int = 1
 
     def __post_init__(self):
+        check_count("evaluate_every", self.evaluate_every)
+        check_count("backup_every", self.backup_every)
         if self.epochs < 1:
             raise InputError(f"epochs must be >= 1. Received: epochs={self.epochs}")
         if self.batch_size < 1:
@@ -120,15 +130,22 @@ class TrainConfig:
     def identity(self):
         """The fields that decide a run's result, as a dict: what a finished run is matched on.
 
-        Left out: where it writes and how loudly, where the decoded images are cached, and
-        where it runs (for BatchNorm-free networks exactly, DESIGN.md section 3: a run may
+        Left out: where it writes and how loudly, how often it evaluates and backs up, where
+        the decoded images are cached, and where it runs (for BatchNorm-free networks exactly, DESIGN.md section 3: a run may
         resume under another strategy; metrics.json records `strategy` and `replicas`). A
         float32 run also leaves out its precision, so that it keeps the identity it had before
         runs had one and the runs (and protocol caches) made then stay reusable; so does a run
         with Keras' initialisers (`init="keras"`), for the same reason.
         """
         fields = dataclasses.asdict(self)
-        for name in ("output_dir", "verbose", "data_cache_dir", "strategy"):
+        for name in (
+            "output_dir",
+            "verbose",
+            "evaluate_every",
+            "backup_every",
+            "data_cache_dir",
+            "strategy",
+        ):
             fields.pop(name)
         if fields["precision"] == "float32":
             fields.pop("precision")

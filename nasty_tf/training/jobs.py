@@ -91,7 +91,7 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
     trainer.compile(optimizer=make_optimizer(config, steps_per_epoch))
     trainer(dataset.x_train[:1])  # the backup can only be restored into a built model
     if run_dir.writes:
-        backup = TrainingBackup(run_dir.backup_dir)
+        backup = TrainingBackup(run_dir.backup_dir, every=config.backup_every)
         callbacks = run_callbacks(run_dir, divergence_hint, backup)
     else:  # a multi-worker run's other workers: read the chief's backup only
         backup = multi_worker.RestoreOnly(run_dir.backup_dir)
@@ -119,10 +119,18 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
         **data,
         epochs=config.epochs,
         validation_data=validation,
+        validation_freq=evaluation_epochs(config),
         callbacks=callbacks,
         verbose=config.verbose,
     )
     return time.time() - started
+
+
+def evaluation_epochs(config):
+    """The 1-based epochs after which `config`'s run evaluates the test split: every
+    `evaluate_every`-th and the last (Keras' `validation_freq` as a list)."""
+    every = range(config.evaluate_every, config.epochs + 1, config.evaluate_every)
+    return sorted({*every, config.epochs})
 
 
 def _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, strategy):
@@ -134,6 +142,7 @@ def _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, 
         batch_size=config.batch_size,
         epochs=config.epochs,
         validation_data=validation,
+        validation_epochs=evaluation_epochs(config),
         callbacks=callbacks,
         verbose=config.verbose,
         seed=config.seed,

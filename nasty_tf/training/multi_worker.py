@@ -92,7 +92,20 @@ def _distributed_step(strategy, step):
     return run
 
 
-def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbacks, verbose, seed):
+def fit(
+    trainer,
+    x,
+    y,
+    *,
+    strategy,
+    batch_size,
+    epochs,
+    validation_data,
+    callbacks,
+    verbose,
+    seed,
+    validation_epochs=None,
+):
     """`trainer.fit(x, y, ...)` under a `MultiWorkerMirroredStrategy`, with `fit`'s callbacks.
 
     Args:
@@ -101,10 +114,12 @@ def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbac
         strategy: the `tf.distribute.MultiWorkerMirroredStrategy`.
         batch_size: the global batch, split across all replicas of all workers.
         epochs: total epochs (a restored backup skips those already done).
-        validation_data: (images, labels) evaluated after every epoch as `val_*` logs.
+        validation_data: (images, labels) evaluated as `val_*` logs after each epoch of
+            `validation_epochs`.
         callbacks: Keras callbacks; on a non-chief worker, pass none that write.
         verbose: 0 silent, else one progress line per epoch (chief only).
         seed: the shuffling seed, the same on every worker.
+        validation_epochs: 1-based epochs, as Keras' `validation_freq` list; None: every one.
     """
     chief = is_chief(strategy)
     with strategy.scope():  # its variables cannot be created inside the distributed step
@@ -138,10 +153,11 @@ def fit(trainer, x, y, *, strategy, batch_size, epochs, validation_data, callbac
             step_logs = train_step(batch)
             callback_list.on_train_batch_end(step, step_logs)
         logs = {name: float(value) for name, value in step_logs.items()}
-        trainer.reset_metrics()
-        for batch in validation_batches:
-            validation_logs = test_step(batch)
-        logs.update({f"val_{name}": float(value) for name, value in validation_logs.items()})
+        if validation_epochs is None or epoch + 1 in validation_epochs:
+            trainer.reset_metrics()
+            for batch in validation_batches:
+                validation_logs = test_step(batch)
+            logs.update({f"val_{name}": float(value) for name, value in validation_logs.items()})
         callback_list.on_epoch_end(epoch, logs)
         if trainer.stop_training:
             break

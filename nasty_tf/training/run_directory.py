@@ -326,18 +326,20 @@ class RunDirectory:
 
 
 def read_history(path):
-    """Per-epoch logs from Keras' CSVLogger (`{name: [value per epoch]}`), without the `val_*`
-    columns that it fills with "NA" for a run without validation data."""
+    """Per-epoch logs from Keras' CSVLogger (`{name: [value per epoch]}`), None in the epochs
+    a column skipped (the `val_*` columns of a run that evaluates every few epochs, which
+    CSVLogger fills with "NA"), and without the columns it never filled (a run without
+    validation data)."""
     if not os.path.exists(path):
         return {}
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    history = {}
-    for row in sorted(rows, key=lambda row: int(row["epoch"])):
-        for key, value in row.items():
-            if key != "epoch" and value != "NA":
-                history.setdefault(key, []).append(float(value))
-    return history
+        rows = sorted(csv.DictReader(f), key=lambda row: int(row["epoch"]))
+    columns = {
+        key: [None if row[key] == "NA" else float(row[key]) for row in rows]
+        for key in (rows[0] if rows else {})
+        if key != "epoch"
+    }
+    return {key: values for key, values in columns.items() if any(v is not None for v in values)}
 
 
 def _remove(path):
