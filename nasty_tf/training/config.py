@@ -131,11 +131,12 @@ class TrainConfig:
         """The fields that decide a run's result, as a dict: what a finished run is matched on.
 
         Left out: where it writes and how loudly, how often it evaluates and backs up, where
-        the decoded images are cached, and where it runs (for BatchNorm-free networks exactly, DESIGN.md section 3: a run may
-        resume under another strategy; metrics.json records `strategy` and `replicas`). A
-        float32 run also leaves out its precision, so that it keeps the identity it had before
-        runs had one and the runs (and protocol caches) made then stay reusable; so does a run
-        with Keras' initialisers (`init="keras"`), for the same reason.
+        the decoded images are cached, and where it runs (for BatchNorm-free networks
+        exactly, DESIGN.md section 3: a run may resume under another strategy; metrics.json
+        records `strategy` and `replicas`). A float32 run also leaves out its precision, so
+        that it keeps the identity it had before runs had one and the runs (and protocol
+        caches) made then stay reusable; so does a run with Keras' initialisers
+        (`init="keras"`), for the same reason.
         """
         fields = dataclasses.asdict(self)
         for name in (
