@@ -50,9 +50,8 @@ def test_readme_shows_a_generated_table_and_cites_only_existing_reports():
             assert (ROOT / report).is_file(), f"{page} cites {report}, which does not exist"
 
 
-# What a report's settings record about where and how loudly it ran, not what it measured.
-# Settings that change where a run reads and writes, what it prints or what it costs, never
-# its numbers.
+# What a report's settings record about where and how loudly it ran and what it cost, not
+# what it measured.
 RUN_SPECIFIC_SETTINGS = {
     "data_dir",
     "data_cache_dir",
