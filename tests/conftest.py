@@ -1,10 +1,20 @@
-"""Fixtures shared by several test files, and the TensorFlow pass's execution mode."""
+"""Fixtures shared by several test files, the TensorFlow pass's execution mode, and each
+worker's JAX compilation cache."""
 
-import keras
-import pytest
+import os
 
-from nasty_tf import models
-from nasty_tf.data import load_dataset
+# Before anything imports JAX: this worker's folder of the suite's compilation caches
+# (tests/run_all.sh says why one per worker). Subprocesses inherit it.
+if os.environ.get("NASTY_TF_TEST_JAX_CACHE_ROOT"):
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
+        os.environ["NASTY_TF_TEST_JAX_CACHE_ROOT"], os.environ.get("PYTEST_XDIST_WORKER", "main")
+    )
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+from nasty_tf import models  # noqa: E402
+from nasty_tf.data import load_dataset  # noqa: E402
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -8,21 +8,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKERS=${TEST_WORKERS:-2}
-# One JAX compilation cache for the whole run, shared by both passes, both workers and every
-# subprocess: on JAX every new model's `fit` compiles programs that many tests compile again
-# (the same CNN on the same digits shapes), and XLA's compiles are most of the JAX pass's time.
-# A hit loads the very executable a compile would produce. Small programs (eager ops) count
-# too, hence no minimum compile time. A cache given by the caller is used as it is.
-if [[ -z "${JAX_COMPILATION_CACHE_DIR:-}" ]]; then
-  JAX_COMPILATION_CACHE_DIR=$(mktemp -d -t nasty-tf-jax-cache.XXXXXX)
-  trap 'rm -rf "$JAX_COMPILATION_CACHE_DIR"' EXIT
+# One JAX compilation cache per pytest-xdist worker, kept for both passes and the worker's
+# subprocesses (tests/conftest.py picks the worker's folder under this root): on JAX every new
+# model's `fit` compiles programs that many tests compile again (the same CNN on the same digits
+# shapes), and XLA's compiles are most of the JAX pass's time. A hit loads the very executable
+# a compile would produce. Small programs (eager ops) count too, hence no minimum compile time.
+# One folder per worker, because JAX's only guard against reading an entry another process is
+# still writing is its size limit's file lock, and with a limit every write lists and stats the
+# whole cache (about 1,500 entries by the end): measured on the JAX pass, 362 s with one shared
+# locked cache against 288 s unlocked (AMD EPYC, 2 cores, 2026-12-04). A worker's own
+# subprocesses run while it waits for them, so no two processes write one folder at once.
+if [[ -z "${JAX_COMPILATION_CACHE_DIR:-}" && -z "${NASTY_TF_TEST_JAX_CACHE_ROOT:-}" ]]; then
+  NASTY_TF_TEST_JAX_CACHE_ROOT=$(mktemp -d -t nasty-tf-jax-cache.XXXXXX)
+  trap 'rm -rf "$NASTY_TF_TEST_JAX_CACHE_ROOT"' EXIT
+  export NASTY_TF_TEST_JAX_CACHE_ROOT
 fi
-export JAX_COMPILATION_CACHE_DIR
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS:-0}
-# A size limit turns on JAX's file lock around every read and write of the cache (filelock,
-# requirements-test.txt): without it a worker may read an entry another is still writing,
-# warn on stderr and compile again. 4 GiB is far above what the suite writes.
-export JAX_COMPILATION_CACHE_MAX_SIZE=${JAX_COMPILATION_CACHE_MAX_SIZE:-4294967296}
 # --no-loadscope-reorder: files go to the workers longest first, in the order tests/conftest.py
 # gives them (xdist's default orders them by test count, which put the longest files last).
 # --durations: the slowest tests are listed in every CI log, to keep the suite's time in view.
