@@ -18,6 +18,7 @@ WORKERS=${TEST_WORKERS:-2}
 # whole cache (about 1,500 entries by the end): measured on the JAX pass, 362 s with one shared
 # locked cache against 288 s unlocked (AMD EPYC, 2 cores, 2026-12-04). A worker's own
 # subprocesses run while it waits for them, so no two processes write one folder at once.
+# A cache (JAX_COMPILATION_CACHE_DIR) or cache root given by the caller is used as it is.
 if [[ -z "${JAX_COMPILATION_CACHE_DIR:-}" && -z "${NASTY_TF_TEST_JAX_CACHE_ROOT:-}" ]]; then
   NASTY_TF_TEST_JAX_CACHE_ROOT=$(mktemp -d -t nasty-tf-jax-cache.XXXXXX)
   trap 'rm -rf "$NASTY_TF_TEST_JAX_CACHE_ROOT"' EXIT
