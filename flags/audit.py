@@ -19,6 +19,7 @@ def define_audit_flags():
         "(TensorFlow backend only). Exactly one of --model and --saved_model.",
     )
     data.define_dataset_flags()
+    data.define_subset_flags()
     flags.DEFINE_string(
         "reference",
         None,
@@ -33,6 +34,13 @@ def define_audit_flags():
         "data-free ones (a few minutes each on 2 cores), which attack the network file itself "
         "and need --model (dafl: TensorFlow backend). The scratch and label_smoothing baselines "
         "always run.",
+    )
+    flags.DEFINE_list(
+        "stealer_params",
+        None,
+        "Stealer parameters over the registry's defaults, as stealer.parameter=value items "
+        "(comma-separated), e.g. skeptical.loc=1,skeptical.kd_delay=9,high_temperature."
+        "temperature=50; only for stealers that run.",
     )
     flags.DEFINE_bool(
         "search_skeptical",
@@ -83,6 +91,13 @@ def define_audit_flags():
         "Train every served stealer and baseline on the dataset's augmentation (crop, and flip "
         "for natural images), the release queried on each augmented batch: a small training "
         "split overfits without it. Off: the digits default converges without it.",
+    )
+    flags.DEFINE_list(
+        "reuse_runs_from",
+        None,
+        "Other audits' output directories (comma-separated): a student run of exactly the same "
+        "settings finished there is copied instead of trained again (e.g. the baselines, which "
+        "do not depend on the release).",
     )
     flags.DEFINE_string(
         "output_dir",

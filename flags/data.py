@@ -19,8 +19,8 @@ def define_dataset_flags():
     )
 
 
-def define_data_flags():
-    define_dataset_flags()
+def define_subset_flags():
+    """`--data_cache_dir` and `--train_fraction`: how much of the dataset a binary trains on."""
     flags.DEFINE_string(
         "data_cache_dir",
         None,
@@ -30,4 +30,9 @@ def define_data_flags():
     flags.DEFINE_float(
         "train_fraction", 1.0, "Stratified fraction of the training split to keep, in (0, 1]."
     )
+
+
+def define_data_flags():
+    define_dataset_flags()
+    define_subset_flags()
     flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling, augmentation and subsets.")

@@ -105,6 +105,43 @@ def test_a_rerun_reuses_every_run_and_a_changed_config_is_refused(keras_audit, m
 
 
 @TRAINS
+def test_the_binary_passes_stealer_params_and_reuses_another_audits_runs(
+    keras_audit, networks, tmp_path
+):
+    config, _ = keras_audit
+    tiny = [f"--epochs={config.epochs}", f"--batch_size={config.batch_size}"]
+    (passed,) = run_tool_cases(
+        "audit",
+        [
+            [
+                f"--model={networks['teacher']}",
+                "--stealers=kd,topk",
+                "--stealer_params=kd.temperature=2,kd.alpha=0.5",
+                f"--reuse_runs_from={config.output_dir}",
+                *tiny,
+                f"--output_dir={tmp_path / 'audit'}",
+            ]
+        ],
+    )
+    assert passed.returncode == 0, passed.stderr[-3000:]
+    with open(tmp_path / "audit" / "scorecard.json") as f:
+        written = json.load(f)
+    assert written["config"]["stealer_params"] == {"kd": {"temperature": 2, "alpha": 0.5}}
+    # Only kd's student differs from the other audit's: its runs are copied, kd's is trained.
+    reused = {run["name"]: run["reused_from"] for run in written["runs"]}
+    assert reused.pop("kd") is None
+    assert reused == {
+        name: os.path.relpath(
+            os.path.join(config.output_dir, "runs", f"{name}_seed0"), tmp_path / "audit"
+        )
+        for name in ("scratch", "label_smoothing", "topk")
+    }
+    with open(tmp_path / "audit" / "runs" / "kd_seed0" / "result.json") as f:
+        stealer = json.load(f)["config"]["stealer"]
+    assert (stealer["temperature"], stealer["alpha"]) == (2, 0.5)
+
+
+@TRAINS
 def test_augment_trains_every_served_student_on_the_datasets_augmentation(
     keras_audit, tmp_path, monkeypatch
 ):
@@ -204,7 +241,7 @@ def _fake_saved_model(directory):
 
 def test_the_binary_reports_bad_input_in_one_line(tmp_path):
     export = _fake_saved_model(tmp_path / "export")
-    unknown, data_free = run_tool_cases(
+    unknown, data_free, params, reuse, fraction, cache = run_tool_cases(
         "audit",
         [
             [
@@ -217,9 +254,39 @@ def test_the_binary_reports_bad_input_in_one_line(tmp_path):
                 "--stealers=kd,dafl",
                 f"--output_dir={tmp_path / 'audit'}",
             ],
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                "--stealer_params=skeptical.loc",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                f"--reuse_runs_from={tmp_path / 'missing'}",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                "--train_fraction=0",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                f"--data_cache_dir={tmp_path / 'cache'}",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
         ],
     )
     assert_one_line_error(unknown, "--stealers must be distinct names", "--stealers=['kd', 'x']")
+    assert_one_line_error(
+        params,
+        "--stealer_params must be stealer.parameter=value items",
+        "Received: --stealer_params=skeptical.loc",
+    )
+    assert_one_line_error(
+        reuse, "--reuse_runs_from must be a list of other audits' existing output directories"
+    )
+    assert_one_line_error(fraction, "--train_fraction", "Received: --train_fraction=0")
+    assert_one_line_error(cache, "--data_cache_dir applies to the file sources")
     assert_one_line_error(
         data_free,
         "--stealers: dafl needs the released network's file (--model)",

@@ -7,6 +7,14 @@
     python -m tools.audit --model=runs/nasty/model.keras --dataset=digits \
         --stealers=kd,topk,skeptical,dafl,deepinversion --output_dir=audits/nasty_datafree
 
+A protocol's release audited on the data its students train on, the skeptical stealer at a
+chosen setting, the baselines copied from an earlier audit of the same data and schedule:
+
+    python -m tools.audit --model=runs/cifar/teacher_nasty/model.keras --dataset=image_folder \
+        --data_dir=cifar10-jpeg.tar.gz --data_cache_dir=cache --train_fraction=0.3 --augment \
+        --epochs=40 --stealers=kd,skeptical --stealer_params=skeptical.loc=1,skeptical.kd_delay=9 \
+        --reuse_runs_from=audits/plain40 --output_dir=audits/nasty40
+
 Writes scorecard.json, scorecard.md and scorecard.png in --output_dir, and each student run
 under runs/ (a rerun reuses the finished ones; one audit at a time holds --output_dir). A
 stealer is protected against when its student ends at or below the label-smoothing student.
@@ -34,6 +42,38 @@ def _seeds(values):
         raise InputError(f"seeds must be a list of integers. Received: seeds={shown}") from None
 
 
+def _number_or_text(text):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _stealer_params(items):
+    """`--stealer_params` (`stealer.parameter=value` items) as `AuditConfig.stealer_params`:
+    `{stealer: {parameter: value}}`, a value an int or float where it reads as one."""
+    from nasty_tf.errors import InputError
+
+    params = {}
+    for item in items or ():
+        target, equals, value = item.partition("=")
+        stealer, dot, parameter = target.partition(".")
+        if not (equals and dot and stealer and parameter and value):
+            raise InputError(
+                "stealer_params must be stealer.parameter=value items, e.g. skeptical.loc=1. "
+                f"Received: stealer_params={','.join(items)}"
+            )
+        if parameter in params.setdefault(stealer, {}):
+            raise InputError(
+                f"stealer_params gives {stealer}.{parameter} twice. "
+                f"Received: stealer_params={','.join(items)}"
+            )
+        params[stealer][parameter] = _number_or_text(value)
+    return params or None
+
+
 def _stealer_search():
     """`--search_skeptical` as `AuditConfig.stealer_search`: the default grid at `--epochs`."""
     from nasty_tf.audit import skeptical_search
@@ -59,8 +99,11 @@ def main():
         saved_model=FLAGS.saved_model,
         dataset=FLAGS.dataset,
         data_dir=FLAGS.data_dir,
+        data_cache_dir=FLAGS.data_cache_dir,
+        train_fraction=FLAGS.train_fraction,
         reference=FLAGS.reference,
         stealers=None if FLAGS.stealers is None else tuple(FLAGS.stealers),
+        stealer_params=_stealer_params(FLAGS.stealer_params),
         stealer_search=_stealer_search(),
         release=FLAGS.release,
         top_k_ratio=FLAGS.top_k_ratio,
@@ -73,6 +116,7 @@ def main():
         validation_fraction=FLAGS.validation_fraction,
         augment=FLAGS.augment,
         verbose=FLAGS.verbose,
+        reuse_runs_from=tuple(FLAGS.reuse_runs_from or ()),
     )
     scorecard = run_audit(config)
     unprotected = [row["name"] for row in scorecard["stealers"] if not row["protected"]]
