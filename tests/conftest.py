@@ -35,42 +35,43 @@ def pytest_runtest_setup(item):
         tf.config.run_functions_eagerly(item.get_closest_marker("graph") is None)
 
 
-# The slowest test files of each pass, in worker-seconds (per-file sums of `--durations=0`,
-# fresh clone, AMD EPYC 2 cores, 2026-12-03); tests/run_all.sh hands files to its two workers
-# longest first (`--no-loadscope-reorder` keeps this order), so that no long file starts
-# last while the other worker idles. Files not listed follow in collection order; refresh the
-# numbers from the CI log's durations when a file's cost changes a lot.
+# The slowest test files of each pass, in worker-seconds (per-file sums of the junit times of
+# one `tests/run_all.sh`, AMD EPYC 2 cores, 2026-12-04, the JAX pass with its per-worker
+# compilation caches); tests/run_all.sh hands files to its two workers longest first
+# (`--no-loadscope-reorder` keeps this order), so that no long file starts last while the other
+# worker idles. Files not listed follow in collection order; refresh the numbers from the CI
+# log's durations when a file's cost changes a lot.
 SLOWEST_FILES = {
     "tensorflow": {
-        "test_runs.py": 178,
-        "test_tools.py": 108,
-        "test_battery.py": 103,
-        "test_plain_keras_release.py": 67,
-        "test_tune.py": 66,
-        "test_jax_without_tensorflow.py": 65,
-        "test_distribute_jax.py": 62,
-        "test_matrix.py": 61,
-        "test_audit.py": 61,
-        "test_tune_distributed.py": 51,
-        "test_multi_worker.py": 50,
-        "test_distribute.py": 47,
-        "test_protocols.py": 35,
-        "test_datafree.py": 35,
-        "test_models.py": 34,
-        "test_export.py": 33,
-        "test_stealer_search.py": 33,
+        "test_runs.py": 151,
+        "test_tools.py": 96,
+        "test_jax_without_tensorflow.py": 72,
+        "test_battery.py": 70,
+        "test_tune.py": 70,
+        "test_tune_distributed.py": 66,
+        "test_matrix.py": 65,
+        "test_plain_keras_release.py": 64,
+        "test_audit.py": 62,
+        "test_multi_worker.py": 61,
+        "test_distribute_jax.py": 50,
+        "test_training.py": 41,
+        "test_distribute.py": 37,
+        "test_stealer_search.py": 31,
+        "test_datafree.py": 28,
+        "test_models.py": 27,
+        "test_protocols.py": 27,
     },
     "jax": {
-        "test_models.py": 128,
-        "test_training.py": 77,
-        "test_datafree.py": 74,
-        "test_precision.py": 67,
-        "test_runs.py": 64,
-        "test_stealers.py": 53,
-        "test_nasty_options.py": 45,
-        "test_paired_models.py": 39,
-        "test_fused_batch_norm.py": 29,
-        "test_tiny_imagenet.py": 27,
+        "test_models.py": 98,
+        "test_training.py": 92,
+        "test_runs.py": 76,
+        "test_precision.py": 73,
+        "test_stealers.py": 48,
+        "test_datafree.py": 36,
+        "test_nasty_options.py": 33,
+        "test_benchmark.py": 21,
+        "test_initializers.py": 21,
+        "test_paired_models.py": 17,
     },
 }
 
