@@ -127,6 +127,13 @@ def define_reproduce_flags():
         "students take the first student arch's schedule and seeds. Empty: none (the default: "
         "it trains 4 x stealers + 3 students).",
     )
+    flags.DEFINE_integer(
+        "matrix_epochs",
+        None,
+        "The matrix students' epochs (their augmented, held-out-validation schedule converges "
+        "later than the protocol's own students); default the protocol's: the first student "
+        "arch's epochs unless the protocol sets its own.",
+    )
     flags.DEFINE_bool(
         "matrix_search_skeptical",
         None,

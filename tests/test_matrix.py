@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import nasty_tf.data
-from binaries import assert_one_line_error, run_tool_cases
+from binaries import assert_one_line_error, binary_flags, run_tool_cases
 from nasty_tf import protocols
 from nasty_tf.audit import (
     AuditConfig,
@@ -24,6 +24,7 @@ from nasty_tf.audit import (
     auditable_stealers,
     default_stealers,
     matrix_stealer_names,
+    skeptical_search,
 )
 from nasty_tf.audit import runs as audit_runs
 from nasty_tf.errors import InputError
@@ -314,8 +315,40 @@ def test_the_matrix_students_take_the_protocols_augmentation():
     assert teacher_student.matrix_config(plain, files, "out").augment is False
 
 
+def test_the_matrix_epochs_are_the_first_students_unless_set():
+    settings = protocols.get_protocol("digits_demo").default_settings()
+    settings = settings.replace(matrix_stealers=("kd", "skeptical"), matrix_search_skeptical=True)
+    files = {"normal": "n", "nasty": "m"}
+    first = teacher_student.resolved_students(settings)[0].epochs
+    config = teacher_student.matrix_config(settings, files, "out")
+    assert config.epochs == first
+    assert config.stealer_search == {"skeptical": skeptical_search(first)}
+    longer = teacher_student.matrix_config(settings.replace(matrix_epochs=2 * first), files, "o")
+    assert longer.epochs == 2 * first != first
+    # The searched kd_delay is a share of the matrix's own schedule.
+    assert longer.stealer_search == {"skeptical": skeptical_search(2 * first)}
+    assert longer.stealer_search != config.stealer_search
+    halved = teacher_student.scale_epochs(settings.replace(matrix_epochs=40), 0.5)
+    assert halved.matrix_epochs == 20
+    assert teacher_student.scale_epochs(settings, 0.5).matrix_epochs is None
+    with pytest.raises(InputError, match=r"^matrix_epochs must be an integer >= 1"):
+        teacher_student.matrix_config(settings.replace(matrix_epochs=0), files, "out")
+
+
+def test_the_binary_passes_matrix_epochs_to_the_settings():
+    from absl import flags as absl_flags
+
+    protocol = protocols.get_protocol("digits_demo")
+    with binary_flags("reproduce") as reproduce:
+        try:
+            absl_flags.FLAGS(["reproduce", "--matrix_stealers=kd", "--matrix_epochs=48"])
+            assert reproduce.settings_from_flags(protocol).matrix_epochs == 48
+        finally:
+            absl_flags.FLAGS.unparse_flags()
+
+
 def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
-    unknown, schedule = run_tool_cases(
+    unknown, schedule, no_matrix, epochs = run_tool_cases(
         "reproduce",
         [
             ["--matrix_stealers=kd,x", f"--output_dir={tmp_path / 'run'}"],
@@ -324,11 +357,17 @@ def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
                 "--matrix_stealers=served",
                 f"--output_dir={tmp_path / 'run'}",
             ],
+            ["--matrix_epochs=48", f"--output_dir={tmp_path / 'run'}"],
+            ["--matrix_stealers=kd", "--matrix_epochs=0", f"--output_dir={tmp_path / 'run'}"],
         ],
     )
     assert_one_line_error(
         unknown, "--matrix_stealers must be distinct names from", "--matrix_stealers=kd,x"
     )
+    assert_one_line_error(
+        no_matrix, "--matrix_epochs is the matrix students' schedule, but no matrix runs"
+    )
+    assert_one_line_error(epochs, "--matrix_epochs must be an integer >= 1", "--matrix_epochs=0")
     assert_one_line_error(
         schedule, "--matrix_stealers: the matrix's students train as the audit does", "multistep"
     )

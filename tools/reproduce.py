@@ -48,6 +48,7 @@ def settings_from_flags(protocol):
     """
     import dataclasses
 
+    from nasty_tf.errors import InputError
     from nasty_tf.protocols import teacher_student
 
     settings = protocol.default_settings()
@@ -80,6 +81,7 @@ def settings_from_flags(protocol):
             "precision",
             "init",
             "matrix_search_skeptical",
+            "matrix_epochs",
         )
         if getattr(FLAGS, key) is not None
     }
@@ -116,7 +118,13 @@ def settings_from_flags(protocol):
         top["datafree"] = tuple(FLAGS.datafree)
     if FLAGS.matrix_stealers is not None:
         top["matrix_stealers"] = tuple(FLAGS.matrix_stealers)
-    return settings.replace(teacher=teacher, students=students, **top)
+    settings = settings.replace(teacher=teacher, students=students, **top)
+    if FLAGS.matrix_epochs is not None and not settings.matrix_stealers:
+        raise InputError(
+            "matrix_epochs is the matrix students' schedule, but no matrix runs without "
+            f"matrix_stealers. Received: matrix_epochs={FLAGS.matrix_epochs}"
+        )
+    return settings
 
 
 def main():

@@ -24,7 +24,7 @@ import time
 
 from nasty_tf import figures, models
 from nasty_tf import report as report_lib
-from nasty_tf.errors import InputError
+from nasty_tf.errors import InputError, check_count
 from nasty_tf.protocols import battery, datafree_attacks, owner_ablations
 from nasty_tf.training import (
     DistillConfig,
@@ -126,13 +126,18 @@ class TeacherStudentSettings:
     # With `skeptical` among them: each defence's audit chooses its loc and kd_delay on its
     # own validation split (`nasty_tf.audit.skeptical_search` at the matrix's epochs).
     matrix_search_skeptical: bool = False
+    # The matrix students' epochs; None: the first student stage's. Its students train on
+    # augmented batches with a validation split held out, which converges later than the
+    # protocol's own students (issue 20: doubling the schedule must not change a verdict).
+    matrix_epochs: int | None = None
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
 
 def scale_epochs(settings, factor):
-    """Settings with every stage's epochs multiplied by `factor` (rounded, at least 1).
+    """Settings with every stage's epochs, and `matrix_epochs` where set, multiplied by `factor`
+    (rounded, at least 1).
 
     Milestones are fractions of a stage's epochs, so the schedule keeps its shape: at
     `factor=0.1` the 200-epoch x0.2-at-60/120/160 schedule becomes 20 epochs with drops at
@@ -144,11 +149,17 @@ def scale_epochs(settings, factor):
     if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
         raise InputError(f"epochs_scale must be > 0. Received: epochs_scale={factor}")
 
-    def scaled(stage):
-        return dataclasses.replace(stage, epochs=max(1, round(stage.epochs * factor)))
+    def scaled_epochs(epochs):
+        return max(1, round(epochs * factor))
 
+    def scaled(stage):
+        return dataclasses.replace(stage, epochs=scaled_epochs(stage.epochs))
+
+    matrix_epochs = settings.matrix_epochs
     return settings.replace(
-        teacher=scaled(settings.teacher), students=tuple(scaled(s) for s in settings.students)
+        teacher=scaled(settings.teacher),
+        students=tuple(scaled(s) for s in settings.students),
+        matrix_epochs=None if matrix_epochs is None else scaled_epochs(matrix_epochs),
     )
 
 
@@ -255,7 +266,8 @@ def _given_nasty_metrics(network, settings, dataset, normal_path):
 def matrix_config(settings, teacher_files, output_dir):
     """The `MatrixConfig` of the protocol's defences x stealers matrix, or None without one.
 
-    Its students take the first student stage's architecture and schedule, the protocol's
+    Its students take the first student stage's architecture and schedule (its epochs unless
+    `settings.matrix_epochs` sets them), the protocol's
     student seeds and data (dataset, training fraction), and a data-free stealer the
     protocol's `datafree_options` for its method, and its augmentation (`augment`). The audit
     trains with a constant learning rate and no weight decay, so a stage with a decaying
@@ -271,6 +283,8 @@ def matrix_config(settings, teacher_files, output_dir):
         return None
     names = matrix_stealer_names(settings.matrix_stealers)
     stage = resolved_students(settings)[0]
+    epochs = stage.epochs if settings.matrix_epochs is None else settings.matrix_epochs
+    check_count("matrix_epochs", epochs)
     audit_like = stage.lr_schedule == "constant" and not stage.weight_decay
     if not (audit_like and stage.optimizer in ("adam", "sgd")):
         raise InputError(
@@ -296,14 +310,14 @@ def matrix_config(settings, teacher_files, output_dir):
         data_cache_dir=settings.data_cache_dir,
         train_fraction=settings.train_fraction,
         arch=stage.arch,
-        epochs=stage.epochs,
+        epochs=epochs,
         optimizer=stage.optimizer,
         learning_rate=stage.learning_rate,
         batch_size=stage.batch_size,
         seeds=tuple(settings.student_seeds),
         augment=settings.augment,
         verbose=settings.verbose,
-        stealer_search=_matrix_search(settings, names, stage.epochs),
+        stealer_search=_matrix_search(settings, names, epochs),
     )
 
 
