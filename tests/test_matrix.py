@@ -335,6 +335,16 @@ def test_the_matrix_epochs_are_the_first_students_unless_set():
         teacher_student.matrix_config(settings.replace(matrix_epochs=0), files, "out")
 
 
+def test_cifar10_cpus_matrix_students_train_longer_than_its_own():
+    """Its augmented matrix students did not converge in the protocol's 20 epochs (issue 20)."""
+    settings = protocols.get_protocol("cifar10_cpu").default_settings()
+    config = teacher_student.matrix_config(
+        settings.replace(matrix_stealers=("served",)), {"normal": "n", "nasty": "m"}, "out"
+    )
+    assert config.epochs == settings.matrix_epochs == 80
+    assert teacher_student.resolved_students(settings)[0].epochs == 20
+
+
 def test_the_binary_passes_matrix_epochs_to_the_settings():
     from absl import flags as absl_flags
 
