@@ -241,7 +241,7 @@ def _fake_saved_model(directory):
 
 def test_the_binary_reports_bad_input_in_one_line(tmp_path):
     export = _fake_saved_model(tmp_path / "export")
-    unknown, data_free, params, reuse, fraction, cache = run_tool_cases(
+    unknown, data_free, params, twice, reuse, fraction, cache = run_tool_cases(
         "audit",
         [
             [
@@ -257,6 +257,11 @@ def test_the_binary_reports_bad_input_in_one_line(tmp_path):
             [
                 f"--model={tmp_path / 'release.keras'}",
                 "--stealer_params=skeptical.loc",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                "--stealer_params=kd.alpha=0.5,kd.alpha=0.6",
                 f"--output_dir={tmp_path / 'audit'}",
             ],
             [
@@ -282,6 +287,7 @@ def test_the_binary_reports_bad_input_in_one_line(tmp_path):
         "--stealer_params must be stealer.parameter=value items",
         "Received: --stealer_params=skeptical.loc",
     )
+    assert_one_line_error(twice, "--stealer_params gives kd.alpha twice")
     assert_one_line_error(
         reuse, "--reuse_runs_from must be a list of other audits' existing output directories"
     )
