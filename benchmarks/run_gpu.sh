@@ -18,8 +18,11 @@
 # Environment: STAGES (default "fast_cifar10 bench", in that order), BATCHES ("512 128"), STEPS (50),
 # WARMUP (10), REPEATS (3), PYTHON / TORCH_PYTHON (default python3: the device's, with torch
 # and jax), RESULTS (where logs and JSON lines go: $OUT on the device, else runs/gpu),
-# FAST_FLAGS (extra tools.reproduce flags), GPU_DRY_RUN=1 (tiny settings, to check this script on a
-# CPU host: PYTHON=.venv/bin/python TORCH_PYTHON=/work/bench-venv/bin/python).
+# FAST_FLAGS (extra tools.reproduce flags), FAST_TIMEOUT (seconds the protocol may run before it is
+# stopped, so that the stages after it still run: default none; a later call resumes it),
+# GPU_DRY_RUN=1 (tiny settings, TensorFlow, TFDS and keras-tuner unimportable as on the device
+# (tests/without_tensorflow.py), to check this script on a CPU host: PYTHON=.venv/bin/python
+# TORCH_PYTHON=/work/bench-venv/bin/python).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -31,9 +34,14 @@ WARMUP=${WARMUP:-10}
 REPEATS=${REPEATS:-3}
 RESULTS=${RESULTS:-${OUT:-runs/gpu}}
 FAST_FLAGS=${FAST_FLAGS:-}
+FAST_TIMEOUT=${FAST_TIMEOUT:-0}
+RUN_MODULE=-m
 
 if [ "${GPU_DRY_RUN:-0}" = 1 ]; then
   BATCHES="16"; STEPS=2; WARMUP=1; REPEATS=1
+  # Modules run through tests/without_tensorflow.py: TensorFlow, TFDS and keras-tuner
+  # unimportable, as on the device machine.
+  RUN_MODULE=tests/without_tensorflow.py
   FAST_FLAGS="--train_fraction=0.02 --epochs=1 --student_epochs=1 --arch=cnn --student_archs=cnn --batch_size=64 --precision=float32 $FAST_FLAGS"
 fi
 mkdir -p "$RESULTS"
@@ -57,7 +65,7 @@ bench() {
     COMMON=(--arch=resnet18 --batch_size="$batch" --mode=nasty,normal --steps="$STEPS"
             --warmup_steps="$WARMUP" --repeats="$REPEATS")
     echo "# $(date -u +%T) ours, batch $batch" >&2
-    "$PYTHON" -m tools.benchmark "${COMMON[@]}" --precision=mixed_bfloat16 2>>"$RESULTS/bench.err" \
+    "$PYTHON" $RUN_MODULE tools.benchmark "${COMMON[@]}" --precision=mixed_bfloat16 2>>"$RESULTS/bench.err" \
         | tee -a "$RESULTS/bench.jsonl"
     for precision in float32 bf16_autocast; do
       echo "# $(date -u +%T) pytorch $precision, batch $batch" >&2
@@ -84,11 +92,15 @@ fast_cifar10() {
   echo "# $(date -u +%T) fast_cifar10" >&2
   started=$(date +%s)
   # shellcheck disable=SC2086  # FAST_FLAGS is a list of flags
-  "$PYTHON" -m tools.reproduce --protocol=fast_cifar10 --data_dir=device_data/cifar10-jpeg.tar.gz \
-      --data_cache_dir=runs/data_cache --output_dir=runs/fast_cifar10 $FAST_FLAGS 2>&1 \
-      | grep --line-buffered -v "^I0000\|^W0000" | tee "$RESULTS/fast_cifar10.log"
-  echo "fast_cifar10: $(( $(date +%s) - started )) s end to end" | tee -a "$RESULTS/fast_cifar10.log"
+  timeout --signal=INT "$FAST_TIMEOUT" "$PYTHON" $RUN_MODULE tools.reproduce --protocol=fast_cifar10 \
+      --data_dir=device_data/cifar10-jpeg.tar.gz --data_cache_dir=runs/data_cache \
+      --output_dir=runs/fast_cifar10 $FAST_FLAGS 2>&1 \
+      | grep --line-buffered -v "^I0000\|^W0000" | tee -a "$RESULTS/fast_cifar10.log"
+  echo "fast_cifar10: $(( $(date +%s) - started )) s this call" | tee -a "$RESULTS/fast_cifar10.log"
   cp runs/fast_cifar10/report.md runs/fast_cifar10/report.json "$RESULTS/" 2>/dev/null || true
+  # Every finished run's metrics and history, also when the protocol was stopped part-way.
+  (cd runs && find fast_cifar10 -name "*.json" -o -name "*.csv" -o -name "*.md" \
+      | tar -czf "$RESULTS/fast_cifar10_runs.tar.gz" -T -)
 }
 
 for stage in $STAGES; do
