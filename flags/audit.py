@@ -85,6 +85,16 @@ def define_audit_flags():
         "Stratified share of the training split held out from every student, in (0, 1); it "
         "only reports (the test split reports the scorecard, nothing is chosen on it).",
     )
+    flags.DEFINE_enum(
+        "validation_split",
+        "carved",
+        ["carved", "unseen"],
+        "Where the validation images come from. carved: out of the students' training split. "
+        "unseen: out of the training images that --train_fraction leaves out, for a teacher "
+        "trained on that subset (a protocol's), which fits its own training images better than "
+        "new ones and so flatters its copies' validation accuracy; the students then train on "
+        "the whole subset. Needs --train_fraction below 1.",
+    )
     flags.DEFINE_bool(
         "augment",
         False,

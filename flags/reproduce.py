@@ -134,6 +134,14 @@ def define_reproduce_flags():
         "later than the protocol's own students); default the protocol's: the first student "
         "arch's epochs unless the protocol sets its own.",
     )
+    flags.DEFINE_enum(
+        "matrix_validation_split",
+        None,
+        ["carved", "unseen"],
+        "Where the matrix's validation split comes from (tools.audit --validation_split): "
+        "carved from its students' training split (the default), or unseen: from the training "
+        "images --train_fraction leaves out, which the teachers never saw.",
+    )
     flags.DEFINE_bool(
         "matrix_search_skeptical",
         None,

@@ -65,13 +65,13 @@ RUN_SPECIFIC_SETTINGS = {
 def _inert_settings(settings):
     """Settings that could not change the run: the data-free attacks' options when no data-free
     attack ran (neither `datafree` nor a data-free stealer of the matrix), the matrix's
-    schedule when no matrix ran."""
+    schedule and validation split when no matrix ran."""
     from nasty_tf.audit import DATA_FREE_STEALERS
     from nasty_tf.audit.matrix import matrix_stealer_names
 
     matrix = settings.get("matrix_stealers")
     stealers = matrix_stealer_names(matrix) if matrix else ()
-    inert = set() if matrix else {"matrix_epochs"}
+    inert = set() if matrix else {"matrix_epochs", "matrix_validation_split"}
     if settings.get("datafree") or any(name in DATA_FREE_STEALERS for name in stealers):
         return inert
     return inert | {"datafree_options"}

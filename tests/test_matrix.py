@@ -23,6 +23,7 @@ from nasty_tf.audit import (
     audit_matrix,
     auditable_stealers,
     default_stealers,
+    defence_configs,
     matrix_stealer_names,
     skeptical_search,
 )
@@ -351,14 +352,38 @@ def test_the_binary_passes_matrix_epochs_to_the_settings():
     protocol = protocols.get_protocol("digits_demo")
     with binary_flags("reproduce") as reproduce:
         try:
-            absl_flags.FLAGS(["reproduce", "--matrix_stealers=kd", "--matrix_epochs=48"])
-            assert reproduce.settings_from_flags(protocol).matrix_epochs == 48
+            absl_flags.FLAGS(
+                [
+                    "reproduce",
+                    "--matrix_stealers=kd",
+                    "--matrix_epochs=48",
+                    "--matrix_validation_split=unseen",
+                ]
+            )
+            settings = reproduce.settings_from_flags(protocol)
+            assert settings.matrix_epochs == 48
+            assert settings.matrix_validation_split == "unseen"
         finally:
             absl_flags.FLAGS.unparse_flags()
 
 
+def test_the_matrix_draws_an_unseen_validation_split_only_from_a_subset():
+    settings = protocols.get_protocol("cifar10_cpu").default_settings()
+    files = {"normal": "n", "nasty": "m"}
+    served = settings.replace(matrix_stealers=("served",))
+    assert teacher_student.matrix_config(served, files, "out").validation_split == "carved"
+    unseen = served.replace(matrix_validation_split="unseen")
+    config = teacher_student.matrix_config(unseen, files, "out")
+    assert config.validation_split == "unseen"
+    assert config.train_fraction == settings.train_fraction < 1
+    # Each defence's audit gets it.
+    assert {c.validation_split for c in defence_configs(config).values()} == {"unseen"}
+    with pytest.raises(InputError, match=r"^matrix_validation_split='unseen' needs train_fraction"):
+        teacher_student.matrix_config(unseen.replace(train_fraction=1.0), files, "out")
+
+
 def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
-    unknown, schedule, no_matrix, epochs = run_tool_cases(
+    unknown, schedule, no_matrix, epochs, no_matrix_split = run_tool_cases(
         "reproduce",
         [
             ["--matrix_stealers=kd,x", f"--output_dir={tmp_path / 'run'}"],
@@ -369,6 +394,7 @@ def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
             ],
             ["--matrix_epochs=48", f"--output_dir={tmp_path / 'run'}"],
             ["--matrix_stealers=kd", "--matrix_epochs=0", f"--output_dir={tmp_path / 'run'}"],
+            ["--matrix_validation_split=unseen", f"--output_dir={tmp_path / 'run'}"],
         ],
     )
     assert_one_line_error(
@@ -378,6 +404,9 @@ def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):
         no_matrix, "--matrix_epochs is the matrix students' schedule, but no matrix runs"
     )
     assert_one_line_error(epochs, "--matrix_epochs must be an integer >= 1", "--matrix_epochs=0")
+    assert_one_line_error(
+        no_matrix_split, "--matrix_validation_split is the matrix's validation split, but no"
+    )
     assert_one_line_error(
         schedule, "--matrix_stealers: the matrix's students train as the audit does", "multistep"
     )

@@ -114,6 +114,7 @@ def main():
         batch_size=FLAGS.batch_size,
         seeds=_seeds(FLAGS.seeds),
         validation_fraction=FLAGS.validation_fraction,
+        validation_split=FLAGS.validation_split,
         augment=FLAGS.augment,
         verbose=FLAGS.verbose,
         reuse_runs_from=tuple(FLAGS.reuse_runs_from or ()),

@@ -82,6 +82,7 @@ def settings_from_flags(protocol):
             "init",
             "matrix_search_skeptical",
             "matrix_epochs",
+            "matrix_validation_split",
         )
         if getattr(FLAGS, key) is not None
     }
@@ -123,6 +124,11 @@ def settings_from_flags(protocol):
         raise InputError(
             "matrix_epochs is the matrix students' schedule, but no matrix runs without "
             f"matrix_stealers. Received: matrix_epochs={FLAGS.matrix_epochs}"
+        )
+    if FLAGS.matrix_validation_split is not None and not settings.matrix_stealers:
+        raise InputError(
+            "matrix_validation_split is the matrix's validation split, but no matrix runs "
+            f"without matrix_stealers. Received: matrix_validation_split={FLAGS.matrix_validation_split}"
         )
     return settings
 

@@ -17,6 +17,8 @@ SCRATCH = "scratch"
 LABEL_SMOOTHING = "label_smoothing"
 REFERENCE_KD = "reference_kd"
 RELEASES = ("plain", "stingy")
+# Where the validation split comes from (`AuditConfig.validation_split`).
+VALIDATION_SPLITS = ("carved", "unseen")
 # The white-box stealers: they attack the network file (`model`), never a served SavedModel.
 DATA_FREE_STEALERS = tuple(available_stealers("datafree"))
 
@@ -84,6 +86,13 @@ class AuditConfig:
         seeds: one student run per seed and per stealer; results are averaged.
         validation_fraction: the share of the training split held out (stratified, seeded
             by the first seed); students never train on it and it only reports.
+        validation_split: where the validation images come from. "carved": out of the
+            students' training split (`carve_validation`). "unseen": out of the training
+            images that `train_fraction`'s subset leaves out, `validation_fraction` times the
+            subset's size (`unseen_validation`); the students train on the whole subset.
+            For a teacher trained on that subset (a protocol's), whose outputs on its own
+            training images are better than on new ones and so flatter its copies' validation
+            accuracy, and with it every choice among them; needs `train_fraction` below 1.
         augment: every served stealer and baseline trains on the dataset's augmentation
             (`nasty_tf.data.make_augmenter`: crop, and flip for natural images), applied once
             per step before both the student and the release, which is queried on the
@@ -120,6 +129,7 @@ class AuditConfig:
     batch_size: int = 128
     seeds: tuple[int, ...] = (0,)
     validation_fraction: float = 0.1
+    validation_split: str = "carved"
     augment: bool = False
     verbose: int = 0
     reuse_runs_from: tuple[str, ...] = ()
@@ -263,6 +273,16 @@ def check_config(config):
 
     check_fraction(config.train_fraction)
     check_validation_fraction(config.validation_fraction)
+    if config.validation_split not in VALIDATION_SPLITS:
+        raise InputError(
+            f"validation_split must be one of {', '.join(VALIDATION_SPLITS)}. "
+            f"Received: validation_split={config.validation_split!r}"
+        )
+    if config.validation_split == "unseen" and config.train_fraction == 1.0:
+        raise InputError(
+            "validation_split='unseen' needs train_fraction below 1: the whole training split "
+            "leaves no image unseen. Received: train_fraction=1.0"
+        )
     check_stealer_search(config.stealer_search, chosen, config.stealer_params)
     _check_reuse_runs_from(config)
     return chosen

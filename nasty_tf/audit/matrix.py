@@ -98,6 +98,7 @@ class MatrixConfig:
     batch_size: int = 128
     seeds: tuple[int, ...] = (0,)
     validation_fraction: float = 0.1
+    validation_split: str = "carved"
     augment: bool = False
     verbose: int = 0
     overwrite: bool = False
@@ -266,6 +267,7 @@ def _audit_matrix(config, configs):
                     "batch_size",
                     "seeds",
                     "validation_fraction",
+                    "validation_split",
                     "augment",
                 )
             },

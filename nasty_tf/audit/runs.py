@@ -86,6 +86,12 @@ class AuditRuns:
             "arch": target.arch,
             "validation_fraction": float(config.validation_fraction),
             "validation_seed": config.seeds[0],
+            # Absent for the carved split: the key of runs made before the field was.
+            **(
+                {"validation_split": config.validation_split}
+                if config.validation_split != "carved"
+                else {}
+            ),
             # Absent for the whole training split: the key of runs made before the field was.
             **(
                 {"train_fraction": float(config.train_fraction)}

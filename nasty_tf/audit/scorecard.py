@@ -121,6 +121,17 @@ def _search_tables(scorecard):
     return lines
 
 
+def _validation_text(config):
+    fraction = config["validation_fraction"]
+    # Scorecards written before `validation_split` existed carved theirs.
+    if config.get("validation_split", "carved") == "unseen":
+        return (
+            f"validation split of {fraction} of the training images kept, drawn from the "
+            "training images the subset leaves out"
+        )
+    return f"validation fraction {fraction} held out"
+
+
 def format_scorecard(scorecard):
     """The scorecard as Markdown: what was audited, the baselines, one row per stealer."""
     config = scorecard["config"]
@@ -131,7 +142,7 @@ def format_scorecard(scorecard):
         f"Audited: {_what_is_audited(scorecard)} on `{config['dataset']}`.",
         f"Students: {scorecard['settings']['arch']}, {config['epochs']} epochs of "
         f"{config['optimizer']} at {config['learning_rate']}, batch {config['batch_size']}; "
-        f"seeds {seeds} (means); validation fraction {config['validation_fraction']} held out.",
+        f"seeds {seeds} (means); {_validation_text(config)}.",
         *_data_free_note(scorecard),
         "",
         f"Teacher (served argmax) test accuracy: {scorecard['teacher']['accuracy']:.2f}%.",

@@ -101,19 +101,26 @@ def saved_model_release(path, dataset):
 def load_target(config):
     """Loads the data and the release of `config` (an `AuditConfig`, already checked)."""
     from nasty_tf.data import load_dataset
-    from nasty_tf.data.validation import carve_validation
+    from nasty_tf.data.validation import carve_validation, unseen_validation
     from nasty_tf.models import available_models
     from nasty_tf.training import load_network
     from nasty_tf.training.checkpoints import model_file_sha256
 
+    unseen = config.validation_split == "unseen"
     dataset = load_dataset(
         config.dataset,
         data_dir=config.data_dir,
-        train_fraction=config.train_fraction,
+        train_fraction=1.0 if unseen else config.train_fraction,
         seed=config.seeds[0],
         cache_dir=config.data_cache_dir,
     )
-    train, validation = carve_validation(dataset, config.validation_fraction, config.seeds[0])
+    if unseen:
+        train, validation = unseen_validation(
+            dataset, config.train_fraction, config.validation_fraction, config.seeds[0]
+        )
+        dataset = train
+    else:
+        train, validation = carve_validation(dataset, config.validation_fraction, config.seeds[0])
     if config.model is not None:
         network = load_network(config.model, "model", dataset)
         release = config.release or "plain"

@@ -55,12 +55,24 @@ def stratified_fraction(
     fraction = check_fraction(fraction)
     if fraction == 1.0:
         return x, y
+    keep = stratified_fraction_indices(y, fraction, seed)
+    return x[keep], y[keep]
+
+
+def stratified_fraction_indices(y, fraction: float, seed: int = 0) -> np.ndarray:
+    """The sorted indices into `y` that `stratified_fraction(x, y, fraction, seed)` keeps.
+
+    Raises:
+        InputError: `fraction` outside (0, 1].
+    """
+    fraction = check_fraction(fraction)
     y = np.asarray(y)
+    if fraction == 1.0:
+        return np.arange(len(y))
     rng = np.random.default_rng(seed)
     keep = []
     for label in np.unique(y):
         members = np.flatnonzero(y == label)
         count = max(1, int(round(fraction * len(members))))
         keep.append(rng.choice(members, size=count, replace=False))
-    keep = np.sort(np.concatenate(keep))
-    return x[keep], y[keep]
+    return np.sort(np.concatenate(keep))

@@ -130,6 +130,10 @@ class TeacherStudentSettings:
     # augmented batches with a validation split held out, which converges later than the
     # protocol's own students (issue 20: doubling the schedule must not change a verdict).
     matrix_epochs: int | None = None
+    # Where the matrix's validation split comes from (`AuditConfig.validation_split`): "carved"
+    # from its students' training split, or "unseen" from the training images that
+    # `train_fraction` leaves out, which the teachers never saw.
+    matrix_validation_split: str = "carved"
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -268,7 +272,8 @@ def matrix_config(settings, teacher_files, output_dir):
 
     Its students take the first student stage's architecture and schedule (its epochs unless
     `settings.matrix_epochs` sets them), the protocol's
-    student seeds and data (dataset, training fraction), and a data-free stealer the
+    student seeds and data (dataset, training fraction), its validation split from
+    `settings.matrix_validation_split`, and a data-free stealer the
     protocol's `datafree_options` for its method, and its augmentation (`augment`). The audit
     trains with a constant learning rate and no weight decay, so a stage with a decaying
     schedule or weight decay is refused rather than silently changed.
@@ -285,6 +290,11 @@ def matrix_config(settings, teacher_files, output_dir):
     stage = resolved_students(settings)[0]
     epochs = stage.epochs if settings.matrix_epochs is None else settings.matrix_epochs
     check_count("matrix_epochs", epochs)
+    if settings.matrix_validation_split == "unseen" and settings.train_fraction == 1.0:
+        raise InputError(
+            "matrix_validation_split='unseen' needs train_fraction below 1: the teachers trained "
+            "on the whole training split, none of it is unseen. Received: train_fraction=1.0"
+        )
     audit_like = stage.lr_schedule == "constant" and not stage.weight_decay
     if not (audit_like and stage.optimizer in ("adam", "sgd")):
         raise InputError(
@@ -315,6 +325,7 @@ def matrix_config(settings, teacher_files, output_dir):
         learning_rate=stage.learning_rate,
         batch_size=stage.batch_size,
         seeds=tuple(settings.student_seeds),
+        validation_split=settings.matrix_validation_split,
         augment=settings.augment,
         verbose=settings.verbose,
         stealer_search=_matrix_search(settings, names, epochs),
