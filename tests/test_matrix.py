@@ -343,6 +343,8 @@ def test_cifar10_cpus_matrix_students_train_longer_than_its_own():
         settings.replace(matrix_stealers=("served",)), {"normal": "n", "nasty": "m"}, "out"
     )
     assert config.epochs == settings.matrix_epochs == 80
+    # Its teachers trained on its 30% subset: the matrix validates on images outside it.
+    assert config.validation_split == "unseen"
     assert teacher_student.resolved_students(settings)[0].epochs == 20
 
 
@@ -370,7 +372,7 @@ def test_the_binary_passes_matrix_epochs_to_the_settings():
 def test_the_matrix_draws_an_unseen_validation_split_only_from_a_subset():
     settings = protocols.get_protocol("cifar10_cpu").default_settings()
     files = {"normal": "n", "nasty": "m"}
-    served = settings.replace(matrix_stealers=("served",))
+    served = settings.replace(matrix_stealers=("served",), matrix_validation_split="carved")
     assert teacher_student.matrix_config(served, files, "out").validation_split == "carved"
     unseen = served.replace(matrix_validation_split="unseen")
     config = teacher_student.matrix_config(unseen, files, "out")
@@ -380,6 +382,10 @@ def test_the_matrix_draws_an_unseen_validation_split_only_from_a_subset():
     assert {c.validation_split for c in defence_configs(config).values()} == {"unseen"}
     with pytest.raises(InputError, match=r"^matrix_validation_split='unseen' needs train_fraction"):
         teacher_student.matrix_config(unseen.replace(train_fraction=1.0), files, "out")
+    # The teachers' subset is drawn with the protocol's seed, the audits' with their first.
+    assert teacher_student.matrix_config(unseen.replace(student_seeds=(0, 2)), files, "o")
+    with pytest.raises(InputError, match=r"must be the protocol's seed \(0\).*student_seeds=1,2"):
+        teacher_student.matrix_config(unseen.replace(student_seeds=(1, 2)), files, "out")
 
 
 def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):

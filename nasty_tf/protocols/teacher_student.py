@@ -290,11 +290,21 @@ def matrix_config(settings, teacher_files, output_dir):
     stage = resolved_students(settings)[0]
     epochs = stage.epochs if settings.matrix_epochs is None else settings.matrix_epochs
     check_count("matrix_epochs", epochs)
-    if settings.matrix_validation_split == "unseen" and settings.train_fraction == 1.0:
-        raise InputError(
-            "matrix_validation_split='unseen' needs train_fraction below 1: the teachers trained "
-            "on the whole training split, none of it is unseen. Received: train_fraction=1.0"
-        )
+    if settings.matrix_validation_split == "unseen":
+        if settings.train_fraction == 1.0:
+            raise InputError(
+                "matrix_validation_split='unseen' needs train_fraction below 1: the teachers "
+                "trained on the whole training split, none of it is unseen. "
+                "Received: train_fraction=1.0"
+            )
+        # The audits draw the subset with their first seed; the teachers' was `settings.seed`.
+        if settings.student_seeds[0] != settings.seed:
+            raise InputError(
+                "matrix_validation_split='unseen' draws the teachers' training subset with the "
+                f"first student seed, so it must be the protocol's seed ({settings.seed}) to "
+                "leave out only images the teachers never saw. "
+                f"Received: student_seeds={','.join(map(str, settings.student_seeds))}"
+            )
     audit_like = stage.lr_schedule == "constant" and not stage.weight_decay
     if not (audit_like and stage.optimizer in ("adam", "sgd")):
         raise InputError(
