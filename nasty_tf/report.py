@@ -370,7 +370,13 @@ def format_matrix_table(matrix):
         f"against the plain release. Students: {settings['arch']}, {settings['epochs']} epochs "
         f"of {settings['optimizer']} at {settings['learning_rate']:g}, batch "
         f"{settings['batch_size']}{', augmented' if settings.get('augment') else ''}, means "
-        f"over seeds {seeds}.",
+        f"over seeds {seeds}"
+        + (
+            "; validated on training images outside the teachers' subset"
+            if settings.get("validation_split") == "unseen"
+            else ""
+        )
+        + ".",
         "",
         "| | " + " | ".join(order) + " |",
         "|---|" + "---|" * len(order),

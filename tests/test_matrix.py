@@ -176,6 +176,11 @@ def test_the_matrix_table_has_a_teacher_row_and_a_cell_per_defence(matrix_run):
         assert ("✓" in cell) is row["protected"] and ("✗" in cell) is (not row["protected"])
     assert rows["label smoothing (the bar)"].count("(+0.00)") == 4
     assert format_matrix_table(None) == []
+    outside = "validated on training images outside the teachers' subset"
+    assert not any(outside in line for line in lines)
+    matrix = json.loads(json.dumps(matrix))
+    matrix["settings"]["validation_split"] = "unseen"
+    assert any(outside in line for line in format_matrix_table(matrix))
 
 
 def test_the_matrix_table_names_each_defences_searched_choice(matrix_run):
