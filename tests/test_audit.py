@@ -241,7 +241,7 @@ def _fake_saved_model(directory):
 
 def test_the_binary_reports_bad_input_in_one_line(tmp_path):
     export = _fake_saved_model(tmp_path / "export")
-    unknown, data_free, params, twice, reuse, fraction, cache = run_tool_cases(
+    unknown, data_free, params, twice, reuse, fraction, cache, unseen = run_tool_cases(
         "audit",
         [
             [
@@ -279,6 +279,11 @@ def test_the_binary_reports_bad_input_in_one_line(tmp_path):
                 f"--data_cache_dir={tmp_path / 'cache'}",
                 f"--output_dir={tmp_path / 'audit'}",
             ],
+            [
+                f"--model={tmp_path / 'release.keras'}",
+                "--validation_split=unseen",
+                f"--output_dir={tmp_path / 'audit'}",
+            ],
         ],
     )
     assert_one_line_error(unknown, "--stealers must be distinct names", "--stealers=['kd', 'x']")
@@ -293,6 +298,11 @@ def test_the_binary_reports_bad_input_in_one_line(tmp_path):
     )
     assert_one_line_error(fraction, "--train_fraction", "Received: --train_fraction=0")
     assert_one_line_error(cache, "--data_cache_dir applies to the file sources")
+    assert_one_line_error(
+        unseen,
+        "--validation_split='unseen' needs --train_fraction below 1",
+        "Received: --train_fraction=1.0",
+    )
     assert_one_line_error(
         data_free,
         "--stealers: dafl needs the released network's file (--model)",

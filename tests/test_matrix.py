@@ -385,7 +385,9 @@ def test_the_matrix_draws_an_unseen_validation_split_only_from_a_subset():
     assert config.train_fraction == settings.train_fraction < 1
     # Each defence's audit gets it.
     assert {c.validation_split for c in defence_configs(config).values()} == {"unseen"}
-    with pytest.raises(InputError, match=r"^matrix_validation_split='unseen' needs train_fraction"):
+    with pytest.raises(
+        InputError, match=r"^matrix_validation_split='unseen' needs `train_fraction`"
+    ):
         teacher_student.matrix_config(unseen.replace(train_fraction=1.0), files, "out")
     # The teachers' subset is drawn with the protocol's seed, the audits' with their first.
     assert teacher_student.matrix_config(unseen.replace(student_seeds=(0, 2)), files, "o")

@@ -71,7 +71,10 @@ def test_the_whole_training_split_has_nothing_unseen(numbered_digits):
 def test_the_audit_refuses_unseen_without_a_subset_and_unknown_splits(tmp_path):
     model = str(tmp_path / "release.keras")  # never read: a bad config is refused first
     for fields, message in (
-        ({"validation_split": "unseen"}, r"validation_split='unseen' needs train_fraction below 1"),
+        (
+            {"validation_split": "unseen"},
+            r"validation_split='unseen' needs `train_fraction` below 1",
+        ),
         ({"validation_split": "test"}, r"validation_split must be one of carved, unseen"),
     ):
         with pytest.raises(InputError, match=message):

@@ -280,7 +280,7 @@ def check_config(config):
         )
     if config.validation_split == "unseen" and config.train_fraction == 1.0:
         raise InputError(
-            "validation_split='unseen' needs train_fraction below 1: the whole training split "
+            "validation_split='unseen' needs `train_fraction` below 1: the whole training split "
             "leaves no image unseen. Received: train_fraction=1.0"
         )
     check_stealer_search(config.stealer_search, chosen, config.stealer_params)

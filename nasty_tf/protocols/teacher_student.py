@@ -293,7 +293,7 @@ def matrix_config(settings, teacher_files, output_dir):
     if settings.matrix_validation_split == "unseen":
         if settings.train_fraction == 1.0:
             raise InputError(
-                "matrix_validation_split='unseen' needs train_fraction below 1: the teachers "
+                "matrix_validation_split='unseen' needs `train_fraction` below 1: the teachers "
                 "trained on the whole training split, none of it is unseen. "
                 "Received: train_fraction=1.0"
             )
