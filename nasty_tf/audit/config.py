@@ -90,9 +90,10 @@ class AuditConfig:
             students' training split (`carve_validation`). "unseen": out of the training
             images that `train_fraction`'s subset leaves out, `validation_fraction` times the
             subset's size (`unseen_validation`); the students train on the whole subset.
-            For a teacher trained on that subset (a protocol's), whose outputs on its own
-            training images are better than on new ones and so flatter its copies' validation
-            accuracy, and with it every choice among them; needs `train_fraction` below 1.
+            "unseen" is for a teacher trained on that subset (a protocol's): its outputs on its
+            own training images are better than on new ones, which flatters its copies'
+            validation accuracy and every choice made among them. Needs `train_fraction`
+            below 1.
         augment: every served stealer and baseline trains on the dataset's augmentation
             (`nasty_tf.data.make_augmenter`: crop, and flip for natural images), applied once
             per step before both the student and the release, which is queried on the
