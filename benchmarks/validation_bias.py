@@ -46,9 +46,10 @@ def main(matrix_dir, data_dir, cache_dir, output):
         result = json.load(open(path))
         run = os.path.basename(run_dir)
         # A release-independent run is copied into every defence's audit: count it once.
-        if (run, json.dumps(result["config"], sort_keys=True)) in seen:
+        identity = (run, json.dumps(result["config"], sort_keys=True))
+        if identity in seen:
             continue
-        seen.add((run, json.dumps(result["config"], sort_keys=True)))
+        seen.add(identity)
         network = load_network(os.path.join(run_dir, "model.keras"), "model", full)
         unseen = accuracy_percent(predict_logits(network, x_unseen), y_unseen)
         rows.append(
