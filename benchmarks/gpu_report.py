@@ -2,8 +2,9 @@
 
 Reads the JSON lines of `tools.benchmark` and `benchmarks/pytorch_reference.py` (bench.jsonl)
 and the machine lines the script prints first (machine.txt), and writes, per batch and mode
-(nasty, normal): our images/s, the faster PyTorch precision's, the ratio, and the fraction of
-the card's bf16 peak each reaches. From the fast_cifar10 logs of the same session
+(nasty, normal): our images/s in mixed bfloat16, the faster PyTorch precision's, the ratio, and
+the fraction of the card's bf16 peak each reaches; where ours also ran in float32
+(`OURS_PRECISIONS`), the float32 against float32 ratio. From the fast_cifar10 logs of the same session
 (fast_cifar10_call*.log, one per device call; a later call resumes the runs of an earlier one)
 it adds each call's wall-clock seconds and, per stage, the first epoch's seconds (compilation
 included) and the median ms/step of the other epochs, as Keras' progress line prints them. FLOPs are counted from the network, convolutions and dense
@@ -53,18 +54,25 @@ def summarise(rows, peak_tflops, forward_flops_per_image):
     summary = {}
     for row in rows:
         entry = summary.setdefault(f"b{row['batch_size']}", {}).setdefault(row["mode"], {})
-        if row["framework"] == "keras":
+        if row["framework"] == "keras" and row["precision"] == "float32":
+            entry["ours_float32"] = row["images_per_second"]
+        elif row["framework"] == "keras":
             entry["ours"] = row["images_per_second"]
             entry["ours_ms_per_step"] = round(1000 * row["seconds_per_step"], 1)
             entry["ours_precision"] = row["precision"]
-        elif row["images_per_second"] > entry.get("pytorch", 0):
-            entry["pytorch"] = row["images_per_second"]
-            entry["pytorch_precision"] = row["precision"]
+        else:
+            if row["precision"] == "float32":
+                entry["pytorch_float32"] = row["images_per_second"]
+            if row["images_per_second"] > entry.get("pytorch", 0):
+                entry["pytorch"] = row["images_per_second"]
+                entry["pytorch_precision"] = row["precision"]
     for modes in summary.values():
         for mode, entry in modes.items():
             if "ours" not in entry or "pytorch" not in entry:
                 raise ValueError(f"both frameworks must be measured. Received: {entry}")
             entry["ratio"] = round(entry["ours"] / entry["pytorch"], 2)
+            if "ours_float32" in entry and "pytorch_float32" in entry:
+                entry["ratio_float32"] = round(entry["ours_float32"] / entry["pytorch_float32"], 2)
             for side in ("ours", "pytorch"):
                 entry[f"{side}_tflops"] = round(tflops(entry[side], mode), 1)
                 entry[f"{side}_peak_percent"] = round(

@@ -16,7 +16,8 @@
 # runs/ on that machine: a second call on the same warm machine resumes them.
 #
 # Environment: STAGES (default "fast_cifar10 bench", in that order), BATCHES ("512 128"), STEPS (50),
-# WARMUP (10), REPEATS (3), PYTHON / TORCH_PYTHON (default python3: the device's, with torch
+# WARMUP (10), REPEATS (3), OURS_PRECISIONS (our step's precisions, default "mixed_bfloat16";
+# "mixed_bfloat16 float32" adds the float32 against float32 comparison), PYTHON / TORCH_PYTHON (default python3: the device's, with torch
 # and jax), RESULTS (where logs and JSON lines go: $OUT on the device, else runs/gpu),
 # FAST_FLAGS (extra tools.reproduce flags), FAST_TIMEOUT (seconds the protocol may run before it is
 # stopped, so that the stages after it still run: default none; a later call resumes it),
@@ -32,6 +33,7 @@ BATCHES=${BATCHES:-512 128}
 STEPS=${STEPS:-50}
 WARMUP=${WARMUP:-10}
 REPEATS=${REPEATS:-3}
+OURS_PRECISIONS=${OURS_PRECISIONS:-mixed_bfloat16}
 RESULTS=${RESULTS:-${OUT:-runs/gpu}}
 FAST_FLAGS=${FAST_FLAGS:-}
 FAST_TIMEOUT=${FAST_TIMEOUT:-0}
@@ -64,9 +66,11 @@ bench() {
   for batch in $BATCHES; do
     COMMON=(--arch=resnet18 --batch_size="$batch" --mode=nasty,normal --steps="$STEPS"
             --warmup_steps="$WARMUP" --repeats="$REPEATS")
-    echo "# $(date -u +%T) ours, batch $batch" >&2
-    "$PYTHON" $RUN_MODULE tools.benchmark "${COMMON[@]}" --precision=mixed_bfloat16 2>>"$RESULTS/bench.err" \
-        | tee -a "$RESULTS/bench.jsonl"
+    for precision in $OURS_PRECISIONS; do
+      echo "# $(date -u +%T) ours $precision, batch $batch" >&2
+      "$PYTHON" $RUN_MODULE tools.benchmark "${COMMON[@]}" --precision="$precision" \
+          2>>"$RESULTS/bench.err" | tee -a "$RESULTS/bench.jsonl"
+    done
     for precision in float32 bf16_autocast; do
       echo "# $(date -u +%T) pytorch $precision, batch $batch" >&2
       "$TORCH_PYTHON" benchmarks/pytorch_reference.py "${COMMON[@]}" --precision="$precision" \
@@ -76,15 +80,19 @@ bench() {
   "$PYTHON" - "$RESULTS/bench.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
-def ips(framework, mode, batch):
+def ips(framework, mode, batch, precision=None):
     found = [r["images_per_second"] for r in rows
-             if r["framework"] == framework and r["mode"] == mode and r["batch_size"] == batch]
+             if r["framework"] == framework and r["mode"] == mode and r["batch_size"] == batch
+             and precision in (None, r["precision"])]
     return max(found) if found else None
 for batch in sorted({r["batch_size"] for r in rows}):
     for mode in ("nasty", "normal"):
-        ours, theirs = ips("keras", mode, batch), ips("pytorch", mode, batch)
+        ours, theirs = ips("keras", mode, batch, "mixed_bfloat16"), ips("pytorch", mode, batch)
         if ours and theirs:
             print(f"batch {batch} {mode}: ours {ours:.0f} img/s, faster PyTorch {theirs:.0f}: {ours / theirs:.2f}x")
+        ours, theirs = ips("keras", mode, batch, "float32"), ips("pytorch", mode, batch, "float32")
+        if ours and theirs:
+            print(f"batch {batch} {mode} float32: ours {ours:.0f} img/s, PyTorch {theirs:.0f}: {ours / theirs:.2f}x")
 PY
 }
 

@@ -59,6 +59,17 @@ def test_summary_compares_ours_with_the_faster_pytorch_precision():
     assert entry["pytorch_peak_percent"] == 0.4
 
 
+def test_summary_adds_the_float32_ratio_when_ours_also_ran_in_float32():
+    rows = [
+        _row("keras", "normal", "mixed_bfloat16", 3000.0),
+        _row("keras", "normal", "float32", 1200.0),
+        _row("pytorch", "normal", "float32", 600.0),
+        _row("pytorch", "normal", "bf16_autocast", 1000.0),
+    ]
+    entry = gpu_report.summarise(rows, 1000.0, 1e9)["b512"]["normal"]
+    assert entry["ratio"] == 3.0 and entry["ratio_float32"] == 2.0
+
+
 def test_summary_refuses_a_mode_that_only_one_framework_measured():
     with pytest.raises(ValueError, match="both frameworks must be measured"):
         gpu_report.summarise([_row("keras", "normal", "mixed_bfloat16", 10.0)], 1.0, 1.0)
