@@ -4,13 +4,18 @@ Reads the JSON lines of `tools.benchmark` and `benchmarks/pytorch_reference.py` 
 and the machine lines the script prints first (machine.txt), and writes, per batch and mode
 (nasty, normal): our images/s in mixed bfloat16, the faster PyTorch precision's, the ratio, and
 the fraction of the card's bf16 peak each reaches; where ours also ran in float32
-(`OURS_PRECISIONS`), the float32 against float32 ratio. From the fast_cifar10 logs of the same session
-(fast_cifar10_call*.log, one per device call; a later call resumes the runs of an earlier one)
-it adds each call's wall-clock seconds and, per stage, the first epoch's seconds (compilation
-included) and the median ms/step of the other epochs, as Keras' progress line prints them. FLOPs are counted from the network, convolutions and dense
-layers only (BatchNorm, ReLU and additions are a few percent): a training step costs three
-forward passes of the trained network (forward, and gradients for activations and weights),
-and the nasty step one more forward of the frozen normal teacher.
+(`OURS_PRECISIONS`), the float32 against float32 ratio.
+
+From the fast_cifar10 logs of the same session (fast_cifar10_call*.log, one per device call; a
+later call resumes the runs of an earlier one) it adds each call's wall-clock seconds and, per
+stage, the first epoch's seconds (compilation included) and the median ms/step of the other
+epochs, as Keras' progress line prints them (the whole epoch, evaluation and backup included,
+over its steps).
+
+FLOPs are counted from the network, convolutions and dense layers only (BatchNorm, ReLU and
+additions are a few percent): a training step costs three forward passes of the trained
+network (forward, and gradients for activations and weights), and the nasty step one more
+forward of the frozen normal teacher.
 
     python benchmarks/gpu_report.py BENCH_DIR PEAK_TFLOPS "COMMAND" OUTPUT.json
 """
@@ -130,7 +135,7 @@ def main(bench_dir, peak_tflops, command, output):
     with open(os.path.join(bench_dir, "bench.jsonl")) as f:
         rows = [json.loads(line) for line in f if line.startswith("{")]
     with open(os.path.join(bench_dir, "machine.txt")) as f:
-        date, card, *versions = f.read().splitlines()
+        _, card, *versions = f.read().splitlines()  # the first line: the call's start
     peak_tflops = float(peak_tflops)
     flops = forward_flops(get_model(rows[0]["arch"], num_classes=10))
     report = {
