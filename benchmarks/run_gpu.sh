@@ -18,7 +18,8 @@
 # Environment: STAGES (default "fast_cifar10 bench", in that order), BATCHES ("512 128"),
 # STEPS (50), WARMUP (10), REPEATS (3), OURS_PRECISIONS (our step's precisions, default
 # "mixed_bfloat16"; "mixed_bfloat16 float32" adds the float32 against float32 comparison),
-# PYTHON / TORCH_PYTHON (default python3: the device's, with torch and jax), RESULTS (where logs and JSON lines go: $OUT on the device, else runs/gpu),
+# PYTHON / TORCH_PYTHON (default python3: the device's, with torch and jax), RESULTS (where
+# logs and JSON lines go: $OUT on the device, else runs/gpu),
 # FAST_FLAGS (extra tools.reproduce flags), FAST_TIMEOUT (seconds the protocol may run before it is
 # stopped, so that the stages after it still run: default none; a later call resumes it),
 # GPU_DRY_RUN=1 (tiny settings, TensorFlow, TFDS and keras-tuner unimportable as on the device
