@@ -156,7 +156,26 @@ def main(bench_dir, peak_tflops, command, output):
     atomic_write_json(output, report)
 
 
+def check_arguments(bench_dir, peak_tflops):
+    """None when the arguments can be read, else the one-line reason."""
+    missing = [
+        name
+        for name in ("bench.jsonl", "machine.txt")
+        if not os.path.isfile(os.path.join(bench_dir, name))
+    ]
+    if missing:
+        return f"BENCH_DIR must hold {' and '.join(missing)}. Received: BENCH_DIR={bench_dir}"
+    try:
+        if float(peak_tflops) > 0:
+            return None
+    except ValueError:
+        pass
+    return f"PEAK_TFLOPS must be a number > 0. Received: PEAK_TFLOPS={peak_tflops}"
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 5:
         sys.exit(__doc__.strip().splitlines()[-1].strip())
+    if problem := check_arguments(*sys.argv[1:3]):
+        sys.exit(f"gpu_report: {problem}")
     main(*sys.argv[1:])

@@ -103,3 +103,14 @@ def test_committed_report_is_what_the_script_writes_from_the_committed_inputs(tm
     output = tmp_path / "report.json"
     gpu_report.main(str(COMMITTED), committed["peak_tflops"], committed["command"], str(output))
     assert json.loads(output.read_text()) == committed
+
+
+def test_unreadable_arguments_get_one_line_naming_them(tmp_path):
+    assert "BENCH_DIR must hold bench.jsonl and machine.txt" in gpu_report.check_arguments(
+        str(tmp_path), "989.5"
+    )
+    assert gpu_report.check_arguments(str(COMMITTED), "989.5") is None
+    for peak in ("fast", "0"):
+        assert gpu_report.check_arguments(str(COMMITTED), peak) == (
+            f"PEAK_TFLOPS must be a number > 0. Received: PEAK_TFLOPS={peak}"
+        )
