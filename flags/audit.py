@@ -20,6 +20,16 @@ def define_audit_flags():
     )
     data.define_dataset_flags()
     data.define_subset_flags()
+    flags.DEFINE_bool(
+        "matrix",
+        False,
+        "Audit the defences x stealers matrix of two networks instead of one release: --model "
+        "is the nasty network and --reference the normal one. The four defences (plain: the "
+        "normal network served plain; nasty; stingy: the normal network's top-k; "
+        "nasty+stingy) each get an audit in --output_dir/<defence>/ (the runs that do not "
+        "depend on the release train once), beside matrix.json and matrix.md with each "
+        "defence's teacher cost against plain. Not with --saved_model or --release.",
+    )
     flags.DEFINE_string(
         "reference",
         None,

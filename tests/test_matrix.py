@@ -42,6 +42,7 @@ pytestmark = [
 
 BASELINES = ("scratch", "label_smoothing", "reference_kd")
 DEFENCES = ("plain", "nasty", "stingy", "nasty+stingy")
+SUBDIRS = ("plain", "nasty", "stingy", "nasty_stingy")
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +158,75 @@ def test_a_rerun_trains_nothing(matrix_run, monkeypatch):
         assert all(run["reused"] for run in again["defences"][name]["runs"])
         assert again["defences"][name]["stealers"] == matrix["defences"][name]["stealers"]
         assert again["defences"][name]["teacher"] == matrix["defences"][name]["teacher"]
+
+
+def test_the_binary_audits_the_matrix_from_another_matrixs_runs(
+    matrix_run, matrix_networks, tmp_path, monkeypatch
+):
+    """`tools.audit --matrix`: --model is the nasty network, --reference the normal one; with
+    --reuse_runs_from naming a finished matrix's four audits, nothing trains again."""
+    config, matrix, _ = matrix_run
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(nasty_tf.data, "load_dataset", load_tiny_digits)
+    monkeypatch.setattr(audit_runs, "steal", no_training)
+    finished = {name: os.path.join(config.output_dir, d) for name, d in zip(DEFENCES, SUBDIRS)}
+    (result,) = run_tool_cases(
+        "audit",
+        [
+            [
+                "--matrix",
+                f"--model={matrix_networks['nasty']}",
+                f"--reference={matrix_networks['normal']}",
+                "--dataset=digits",
+                "--stealers=kd",
+                "--epochs=1",
+                "--batch_size=64",
+                f"--reuse_runs_from={','.join(finished.values())}",
+                f"--output_dir={tmp_path}",
+            ]
+        ],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    again = json.loads((tmp_path / "matrix.json").read_text())
+    for name, subdirectory in zip(DEFENCES, SUBDIRS):
+        defence = again["defences"][name]
+        assert defence["stealers"] == json.loads(json.dumps(matrix["defences"][name]["stealers"]))
+        assert defence["teacher"] == matrix["defences"][name]["teacher"]
+        sources = {run["name"]: run["reused_from"] for run in defence["runs"]}
+        # kd's key holds the release: only the same defence's audit has its twin. The
+        # baselines' does not: the first directory given has theirs.
+        assert os.path.normpath(os.path.join(tmp_path, subdirectory, sources["kd"])) == (
+            os.path.join(finished[name], "runs", "kd_seed0")
+        )
+        for baseline in BASELINES:
+            assert os.path.normpath(os.path.join(tmp_path, subdirectory, sources[baseline])) == (
+                os.path.join(finished["plain"], "runs", f"{baseline}_seed0")
+            )
+        assert f"{name}: teacher {defence['teacher']['accuracy']:.2f}%" in result.stdout
+    assert result.stdout.rstrip().endswith(f"-> {tmp_path}/matrix.md")
+
+
+def test_the_binary_refuses_a_matrix_of_one_release_in_one_line(matrix_networks, tmp_path):
+    out = f"--output_dir={tmp_path / 'matrix'}"
+    nasty, normal = (
+        f"--model={matrix_networks['nasty']}",
+        f"--reference={matrix_networks['normal']}",
+    )
+    saved, release, alone = run_tool_cases(
+        "audit",
+        [
+            ["--matrix", f"--saved_model={tmp_path}", normal, out],
+            ["--matrix", nasty, normal, "--release=stingy", out],
+            ["--matrix", nasty, out],
+        ],
+    )
+    assert_one_line_error(saved, "--matrix audits the four releases", f"--saved_model={tmp_path}")
+    assert_one_line_error(release, "--release does not apply", "--release=stingy")
+    assert_one_line_error(alone, "--matrix needs two .keras files", "--reference=None")
+    assert not os.path.exists(tmp_path / "matrix")
 
 
 def test_the_matrix_table_has_a_teacher_row_and_a_cell_per_defence(matrix_run):
@@ -431,7 +501,7 @@ def test_the_matrix_passes_every_shared_audit_field_with_the_audits_default():
     twin here, or a default that drifts, fails."""
     audit_fields = {f.name: f for f in dataclasses.fields(AuditConfig)}
     matrix_fields = {f.name: f for f in dataclasses.fields(MatrixConfig)}
-    set_per_defence = {"model", "saved_model", "release", "reference", "reuse_runs_from"}
+    set_per_defence = {"model", "saved_model", "release", "reference"}
     assert set(audit_fields) - set(matrix_fields) == set_per_defence
     assert set(matrix_fields) - set(audit_fields) == {"normal", "nasty", "overwrite"}
     for name in set(matrix_fields) & set(audit_fields):

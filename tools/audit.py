@@ -15,6 +15,12 @@ chosen setting, the baselines copied from an earlier audit of the same data and 
         --epochs=40 --stealers=kd,skeptical --stealer_params=skeptical.loc=1,skeptical.kd_delay=9 \
         --reuse_runs_from=audits/plain40 --output_dir=audits/nasty40
 
+The defences x stealers matrix of a nasty network and its normal one (plain, nasty, stingy and
+nasty+stingy releases, each audited in its own subdirectory; matrix.json and matrix.md):
+
+    python -m tools.audit --matrix --model=runs/nasty/model.keras \
+        --reference=runs/normal/model.keras --dataset=digits --output_dir=audits/matrix
+
 Writes scorecard.json, scorecard.md and scorecard.png in --output_dir, and each student run
 under runs/ (a rerun reuses the finished ones; one audit at a time holds --output_dir). A
 stealer is protected against when its student ends at or below the label-smoothing student.
@@ -89,23 +95,17 @@ def _stealer_search():
     return {"skeptical": skeptical_search(FLAGS.epochs)}
 
 
-def main():
-    from nasty_tf.audit import AuditConfig
-    from nasty_tf.audit import audit as run_audit
-
-    config = AuditConfig(
+def _shared_settings():
+    """The settings a single audit and the matrix's four audits take alike."""
+    return dict(
         output_dir=FLAGS.output_dir,
-        model=FLAGS.model,
-        saved_model=FLAGS.saved_model,
         dataset=FLAGS.dataset,
         data_dir=FLAGS.data_dir,
         data_cache_dir=FLAGS.data_cache_dir,
         train_fraction=FLAGS.train_fraction,
-        reference=FLAGS.reference,
         stealers=None if FLAGS.stealers is None else tuple(FLAGS.stealers),
         stealer_params=_stealer_params(FLAGS.stealer_params),
         stealer_search=_stealer_search(),
-        release=FLAGS.release,
         top_k_ratio=FLAGS.top_k_ratio,
         arch=FLAGS.arch,
         epochs=FLAGS.epochs,
@@ -119,13 +119,65 @@ def main():
         verbose=FLAGS.verbose,
         reuse_runs_from=tuple(FLAGS.reuse_runs_from or ()),
     )
+
+
+def _unprotected(stealer_rows):
+    return ", ".join(row["name"] for row in stealer_rows if not row["protected"]) or "none"
+
+
+def _audit_one_release():
+    from nasty_tf.audit import AuditConfig
+    from nasty_tf.audit import audit as run_audit
+
+    config = AuditConfig(
+        **_shared_settings(),
+        model=FLAGS.model,
+        saved_model=FLAGS.saved_model,
+        reference=FLAGS.reference,
+        release=FLAGS.release,
+    )
     scorecard = run_audit(config)
-    unprotected = [row["name"] for row in scorecard["stealers"] if not row["protected"]]
     print(
         f"teacher {scorecard['teacher']['accuracy']:.2f}%; label smoothing "
         f"{scorecard['baselines']['label_smoothing']:.2f}%; not protected against: "
-        f"{', '.join(unprotected) or 'none'} -> {config.output_dir}/scorecard.md"
+        f"{_unprotected(scorecard['stealers'])} -> {config.output_dir}/scorecard.md"
     )
+
+
+def _audit_matrix():
+    from nasty_tf.audit import MatrixConfig, audit_matrix
+    from nasty_tf.errors import InputError
+
+    for name in ("saved_model", "release"):
+        if FLAGS[name].value is not None:
+            raise InputError(
+                f"matrix audits the four releases of two .keras networks (each defence says how "
+                f"its network is served), so `{name}` does not apply. "
+                f"Received: {name}={FLAGS[name].value}"
+            )
+    if not FLAGS.model or not FLAGS.reference:
+        raise InputError(
+            "matrix needs two .keras files: model, the nasty network, and reference, the "
+            f"normal one. Received: model={FLAGS.model}, reference={FLAGS.reference}"
+        )
+    config = MatrixConfig(**_shared_settings(), normal=FLAGS.reference, nasty=FLAGS.model)
+    matrix = audit_matrix(config)
+    for name in matrix["order"]:
+        defence = matrix["defences"][name]
+        print(
+            f"{name}: teacher {defence['teacher']['accuracy']:.2f}% "
+            f"({defence['teacher']['cost']:+.2f}); label smoothing "
+            f"{defence['baselines']['label_smoothing']:.2f}%; not protected against: "
+            f"{_unprotected(defence['stealers'])}"
+        )
+    print(f"-> {config.output_dir}/matrix.md")
+
+
+def main():
+    if FLAGS.matrix:
+        _audit_matrix()
+    else:
+        _audit_one_release()
 
 
 def console_main():

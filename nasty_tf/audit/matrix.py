@@ -73,6 +73,9 @@ class MatrixConfig:
         nasty: the nasty network, a `.keras` file (`nasty`, `nasty+stingy`).
         output_dir: where the four audits, `matrix.json` and `matrix.md` go.
         overwrite: delete the four audits' directories first and train everything again.
+        reuse_runs_from: other audits' output directories whose finished runs of exactly the
+            same key each defence's audit may copy (`AuditConfig.reuse_runs_from`), before the
+            matrix's own earlier defences.
         Every other field is the `AuditConfig` field of the same name, shared by the four
         audits (`top_k_ratio` applies to the stingy ones only). With `stealer_search`, each
         defence's audit chooses its own combination on its own validation accuracy (the
@@ -102,10 +105,19 @@ class MatrixConfig:
     augment: bool = False
     verbose: int = 0
     overwrite: bool = False
+    reuse_runs_from: tuple[str, ...] = ()
 
 
 # The fields the matrix sets per defence; the rest pass through to every audit.
-_PER_DEFENCE = {"output_dir", "model", "saved_model", "release", "top_k_ratio", "reference"}
+_PER_DEFENCE = {
+    "output_dir",
+    "model",
+    "saved_model",
+    "release",
+    "top_k_ratio",
+    "reference",
+    "reuse_runs_from",
+}
 
 
 def defence_configs(config):
@@ -126,7 +138,7 @@ def defence_configs(config):
             release=release,
             top_k_ratio=config.top_k_ratio if release == "stingy" else None,
             reference=config.normal,
-            reuse_runs_from=tuple(earlier),
+            reuse_runs_from=(*config.reuse_runs_from, *earlier),
         )
         earlier.append(directory)
     return configs
@@ -183,9 +195,10 @@ def check_matrix_config(config):
             raise InputError(f"{name} must be a .keras file. Received: {name}={path!r}")
     configs = defence_configs(config)
     for audit_config in configs.values():
-        # Checked without `reuse_runs_from`, whose directories exist only once the earlier
-        # audits ran; the stealers and schedule are checked here, before anything trains.
-        check_config(dataclasses.replace(audit_config, reuse_runs_from=()))
+        # Checked without the earlier defences' directories, which exist only once their
+        # audits ran; the stealers, schedule and given directories are checked here, before
+        # anything trains.
+        check_config(dataclasses.replace(audit_config, reuse_runs_from=config.reuse_runs_from))
     return configs
 
 
