@@ -225,7 +225,10 @@ def test_the_binary_refuses_a_matrix_of_one_release_in_one_line(matrix_networks,
     )
     assert_one_line_error(saved, "--matrix audits the four releases", f"--saved_model={tmp_path}")
     assert_one_line_error(release, "--release does not apply", "--release=stingy")
-    assert_one_line_error(alone, "--matrix needs two .keras files", "--reference=None")
+    assert_one_line_error(
+        alone, "--matrix needs two .keras files: --model, the nasty network, and --reference"
+    )
+    assert "--reference=None" in alone.stderr
     assert not os.path.exists(tmp_path / "matrix")
 
 

@@ -157,7 +157,7 @@ def _audit_matrix():
             )
     if not FLAGS.model or not FLAGS.reference:
         raise InputError(
-            "matrix needs two .keras files: model, the nasty network, and reference, the "
+            "matrix needs two .keras files: `model`, the nasty network, and `reference`, the "
             f"normal one. Received: model={FLAGS.model}, reference={FLAGS.reference}"
         )
     config = MatrixConfig(**_shared_settings(), normal=FLAGS.reference, nasty=FLAGS.model)
