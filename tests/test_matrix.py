@@ -42,6 +42,7 @@ pytestmark = [
 
 BASELINES = ("scratch", "label_smoothing", "reference_kd")
 DEFENCES = ("plain", "nasty", "stingy", "nasty+stingy")
+# Where `audit_matrix` puts each defence's audit, spelled out as the tests expect it.
 SUBDIRS = ("plain", "nasty", "stingy", "nasty_stingy")
 
 
@@ -90,7 +91,7 @@ def _accuracy(path):
 def test_four_audits_each_with_its_scorecard_and_the_baselines_trained_once(matrix_run):
     config, matrix, calls = matrix_run
     assert matrix["order"] == list(DEFENCES) and list(matrix["defences"]) == list(DEFENCES)
-    for name, subdirectory in zip(DEFENCES, ("plain", "nasty", "stingy", "nasty_stingy")):
+    for name, subdirectory in zip(DEFENCES, SUBDIRS):
         scorecard = json.loads(
             open(os.path.join(config.output_dir, subdirectory, "scorecard.json")).read()
         )
@@ -367,7 +368,7 @@ def test_a_protocol_with_matrix_stealers_reports_the_matrix(given_teachers, tmp_
     assert matrix["defences"]["nasty"]["teacher"]["cost"] == pytest.approx(
         report["teachers"]["nasty"]["delta"]
     )
-    for directory in ("plain", "nasty", "stingy", "nasty_stingy"):
+    for directory in SUBDIRS:
         assert (tmp_path / "matrix" / directory / "scorecard.json").is_file()
     written = json.loads((tmp_path / "report.json").read_text())
     assert written["matrix"] == json.loads(json.dumps(matrix))
