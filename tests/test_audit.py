@@ -130,6 +130,8 @@ def test_the_binary_passes_stealer_params_and_reuses_another_audits_runs(
     # Only kd's student differs from the other audit's: its runs are copied, kd's is trained.
     reused = {run["name"]: run["reused_from"] for run in written["runs"]}
     assert reused.pop("kd") is None
+    assert "audit: kd seed 0: training..." in passed.stdout
+    assert "audit: topk seed 0: training..." not in passed.stdout
     assert reused == {
         name: os.path.relpath(
             os.path.join(config.output_dir, "runs", f"{name}_seed0"), tmp_path / "audit"

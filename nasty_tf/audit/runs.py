@@ -178,6 +178,8 @@ class AuditRuns:
                     f"(differs in: {', '.join(changed)}); use another output_dir or delete it"
                 )
             return finished, True, source
+        # A student takes minutes and trains silently at verbose 0: say which one is under way.
+        print(f"audit: {key['name']} seed {key['seed']}: training...", flush=True)
         os.makedirs(run_dir, exist_ok=True)
         start = time.perf_counter()
         if datafree:
