@@ -30,6 +30,8 @@ from tiny_audit import (  # noqa: F401 (fixtures: `tiny_digits` is autouse)
     tiny_digits,
 )
 
+BASELINES = ("label_smoothing", "scratch")
+
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
@@ -141,6 +143,35 @@ def test_the_binary_passes_stealer_params_and_reuses_another_audits_runs(
     with open(tmp_path / "audit" / "runs" / "kd_seed0" / "result.json") as f:
         stealer = json.load(f)["config"]["stealer"]
     assert (stealer["temperature"], stealer["alpha"]) == (2, 0.5)
+
+
+@TRAINS
+def test_several_seeds_give_means_and_the_scorecard_shows_each_seed(keras_audit, tmp_path):
+    config, _ = keras_audit
+    both = dataclasses.replace(
+        config,
+        stealers=("kd",),
+        reference=None,
+        seeds=(0, 1),
+        reuse_runs_from=(config.output_dir,),  # seed 0's runs: only seed 1 trains
+        output_dir=str(tmp_path / "two_seeds"),
+    )
+    scorecard = audit(both)
+    per_seed = {(run["name"], run["seed"]): run["accuracy"] for run in scorecard["runs"]}
+    assert sorted(per_seed) == [
+        (name, seed) for name in sorted(BASELINES + ("kd",)) for seed in (0, 1)
+    ]
+    assert [run["reused"] for run in scorecard["runs"] if run["seed"] == 1] == [False] * 3
+    (kd,) = scorecard["stealers"]
+    assert kd["accuracies"] == [per_seed["kd", 0], per_seed["kd", 1]]
+    assert kd["accuracy"] == pytest.approx((per_seed["kd", 0] + per_seed["kd", 1]) / 2)
+    with open(tmp_path / "two_seeds" / "scorecard.md") as f:
+        table = f.read()
+    assert "| protected | per seed |" in table
+    assert f"| {per_seed['kd', 0]:.2f}, {per_seed['kd', 1]:.2f} |" in table
+    for name, shown in (("scratch", "scratch"), ("label_smoothing", "label smoothing")):
+        seeds = f"{per_seed[name, 0]:.2f}, {per_seed[name, 1]:.2f}"
+        assert f"{shown} {scorecard['baselines'][name]:.2f}% (seeds: {seeds})" in table
 
 
 @TRAINS

@@ -59,6 +59,18 @@ def _signed(value):
     return "n/a" if value is None else f"{value:+.2f}"
 
 
+def _per_seed(accuracies):
+    return ", ".join(f"{accuracy:.2f}" for accuracy in accuracies)
+
+
+def _baseline_seeds(scorecard, name):
+    """` (seeds: a, b, ...)`: the baseline's test accuracy per seed, in seed order."""
+    runs = sorted(
+        (run["seed"], run["accuracy"]) for run in scorecard["runs"] if run["name"] == name
+    )
+    return f" (seeds: {_per_seed(accuracy for _, accuracy in runs)})"
+
+
 def _what_is_audited(scorecard):
     config = scorecard["config"]
     if config.get("saved_model"):
@@ -136,6 +148,8 @@ def format_scorecard(scorecard):
     """The scorecard as Markdown: what was audited, the baselines, one row per stealer."""
     config = scorecard["config"]
     seeds = ", ".join(str(seed) for seed in config["seeds"])
+    # With several seeds each mean shows its seeds' spread: a margin within it is noise.
+    several_seeds = len(config["seeds"]) > 1
     lines = [
         "# Protection scorecard",
         "",
@@ -146,8 +160,10 @@ def format_scorecard(scorecard):
         *_data_free_note(scorecard),
         "",
         f"Teacher (served argmax) test accuracy: {scorecard['teacher']['accuracy']:.2f}%.",
-        f"Baselines: scratch {scorecard['baselines'][SCRATCH]:.2f}%, "
+        f"Baselines: scratch {scorecard['baselines'][SCRATCH]:.2f}%"
+        f"{_baseline_seeds(scorecard, SCRATCH) if several_seeds else ''}, "
         f"label smoothing {scorecard['baselines'][LABEL_SMOOTHING]:.2f}%"
+        f"{_baseline_seeds(scorecard, LABEL_SMOOTHING) if several_seeds else ''}"
         + (
             f"; KD from the reference {scorecard['reference']['kd_accuracy']:.2f}%."
             if scorecard.get("reference")
@@ -157,14 +173,16 @@ def format_scorecard(scorecard):
         "A stealer is **protected** against when its student ends at or below the "
         "label-smoothing student.",
         "",
-        "| stealer | student accuracy (%) | vs scratch | vs label smoothing | vs reference | protected |",
-        "|---|---|---|---|---|---|",
+        "| stealer | student accuracy (%) | vs scratch | vs label smoothing | vs reference | protected |"
+        + (" per seed |" if several_seeds else ""),
+        "|---|---|---|---|---|---|" + ("---|" if several_seeds else ""),
     ]
     for row in scorecard["stealers"]:
         lines.append(
             f"| {_row_name(row)} | {row['accuracy']:.2f} | {_signed(row['vs_scratch'])} | "
             f"{_signed(row['vs_label_smoothing'])} | {_signed(row['vs_reference'])} | "
             f"{'yes' if row['protected'] else '**no**'} |"
+            + (f" {_per_seed(row['accuracies'])} |" if several_seeds else "")
         )
     lines += _search_tables(scorecard)
     lines += ["", f"![student accuracy per stealer]({scorecard['figure']})", ""]
