@@ -94,7 +94,8 @@ def provenance(report, report_link, kind=None):
     missing = [key for key in ("machine", "date", "backend") if not report.get(key)]
     missing += [] if commands else ["command"]
     parts = [
-        f"protocol `{report.get('protocol', '?')}`",
+        # A matrix.json written by `tools.audit --matrix` belongs to no protocol.
+        *([f"protocol `{report['protocol']}`"] if report.get("protocol") else []),
         f"dataset `{settings.get('dataset', '?')}`",
         f"machine: {report.get('machine') or 'not recorded'}",
         f"date: {report.get('date') or 'not recorded'}",

@@ -247,6 +247,7 @@ def test_a_matrix_renders_from_a_report_or_from_its_own_json(tmp_path):
     )
     assert "matrix students: cnn, 24 epochs (adam, lr 0.001, constant), seeds 0, 1" in text
     assert "protocol `cifar10_cpu`" in text  # the report's provenance, and the matrix's own
+    assert text.count("protocol `") == 1  # a matrix.json of `tools.audit --matrix` has none
     assert "command: `python -m tools.reproduce --matrix_stealers=kd`" in text
 
     report["matrix"] = _matrix(protected_kd=False)
