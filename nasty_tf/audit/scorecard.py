@@ -64,11 +64,10 @@ def _per_seed(accuracies):
 
 
 def _baseline_seeds(scorecard, name):
-    """` (seeds: a, b, ...)`: the baseline's test accuracy per seed, in seed order."""
-    runs = sorted(
-        (run["seed"], run["accuracy"]) for run in scorecard["runs"] if run["name"] == name
-    )
-    return f" (seeds: {_per_seed(accuracy for _, accuracy in runs)})"
+    """` (seeds: a, b, ...)`: the baseline's test accuracy per seed, in the audit's seed order
+    (the order of each stealer's `accuracies`)."""
+    accuracies = [run["accuracy"] for run in scorecard["runs"] if run["name"] == name]
+    return f" (seeds: {_per_seed(accuracies)})"
 
 
 def _what_is_audited(scorecard):
