@@ -172,6 +172,42 @@ def test_several_seeds_give_means_and_the_scorecard_shows_each_seed(keras_audit,
         assert f"{shown} {scorecard['baselines'][name]:.2f}% (seeds: {seeds})" in table
 
 
+def _results(output_dir):
+    runs_dir = os.path.join(output_dir, "runs")
+    results = {}
+    for run in sorted(os.listdir(runs_dir)):
+        with open(os.path.join(runs_dir, run, "result.json")) as f:
+            results[run] = json.load(f)
+    return results
+
+
+@TRAINS
+def test_a_validation_curve_is_recorded_and_leaves_the_training_as_it_was(
+    keras_audit, tmp_path, monkeypatch
+):
+    config, _ = keras_audit
+    longer = dataclasses.replace(
+        config, stealers=("kd",), reference=None, epochs=2, output_dir=str(tmp_path / "curve")
+    )
+    audit(longer)
+    with_curve = _results(longer.output_dir)
+    monkeypatch.setattr(audit_runs._ValidationCurve, "on_epoch_end", lambda *args, **kwargs: None)
+    audit(dataclasses.replace(longer, output_dir=str(tmp_path / "no_curve")))
+    without_curve = _results(str(tmp_path / "no_curve"))
+    one_epoch = _results(config.output_dir)
+    assert sorted(with_curve) == ["kd_seed0", "label_smoothing_seed0", "scratch_seed0"]
+    for run, result in with_curve.items():
+        curve = result["validation_curve"]
+        assert len(curve) == 2 and curve[-1] == round(result["validation_accuracy"], 4)
+        # Predicting each epoch changes nothing the student learns.
+        assert without_curve[run]["validation_curve"] == []
+        for field in ("accuracy", "validation_accuracy"):
+            assert without_curve[run][field] == result[field]
+        # At a constant learning rate a longer schedule starts as the shorter one ran: its
+        # curve holds the shorter run's end.
+        assert curve[0] == round(one_epoch[run]["validation_accuracy"], 4)
+
+
 @TRAINS
 def test_augment_trains_every_served_student_on_the_datasets_augmentation(
     keras_audit, tmp_path, monkeypatch

@@ -1,7 +1,8 @@
 """The audit's student runs, cached: `D/runs/<name>_seed<k>/`, one per student and seed.
 
 Each run directory holds the student's `model.keras` and, written last, `result.json` (the
-config it was made from, its test and validation accuracy). A rerun with the same config reuses
+config it was made from, its test and validation accuracy, and for a served student its
+`validation_curve`: the validation accuracy after each epoch). A rerun with the same config reuses
 a finished run; a finished run whose config differs is refused, naming its directory. A run missing here is
 copied from a finished twin of the same config in another audit's directory
 (`AuditConfig.reuse_runs_from`), so that audits of several releases train the
@@ -44,6 +45,24 @@ def _accuracy(network, images, labels):
     from nasty_tf.training import accuracy_percent, predict_logits
 
     return accuracy_percent(predict_logits(network, images), labels)
+
+
+class _ValidationCurve(keras.callbacks.Callback):
+    """The student's (`model.student`, the stealer wrapper's network) validation accuracy after
+    every epoch, in `curve`.
+
+    It only predicts (no weight, optimizer or random state changes), so the student trains
+    exactly as without it. The curve shows how settled the end of a schedule is: one final
+    accuracy cannot tell a plateau from a point on a slope or from epoch-to-epoch jitter.
+    """
+
+    def __init__(self, images, labels):
+        super().__init__()
+        self._images, self._labels = images, labels
+        self.curve = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.curve.append(round(_accuracy(self.model.student, self._images, self._labels), 4))
 
 
 def _read_result(run_dir):
@@ -182,10 +201,11 @@ class AuditRuns:
         print(f"audit: {key['name']} seed {key['seed']}: training...", flush=True)
         os.makedirs(run_dir, exist_ok=True)
         start = time.perf_counter()
+        curve = None
         if datafree:
             student, accuracy = self._train_datafree(stealer, run_dir, key["seed"])
         else:
-            student = self._train_served(stealer, served, key["seed"])
+            student, curve = self._train_served(stealer, served, key["seed"])
             accuracy = _accuracy(student, self.target.dataset.x_test, self.target.dataset.y_test)
             atomic_save_model(student, os.path.join(run_dir, MODEL_FILE))
         result = {
@@ -193,6 +213,7 @@ class AuditRuns:
             "accuracy": accuracy,
             "validation_accuracy": _accuracy(student, *self.target.validation),
             "train_seconds": round(time.perf_counter() - start, 1),
+            **({} if curve is None else {"validation_curve": curve}),
         }
         atomic_write_json(os.path.join(run_dir, RESULT_FILE), result)  # last: marks it finished
         return result, False, None
@@ -242,9 +263,11 @@ class AuditRuns:
         stealer.build(self._student(), served)
 
     def _train_served(self, stealer, served, seed):
+        """The trained student and its validation curve (`_ValidationCurve.curve`)."""
         keras.utils.set_random_seed(seed)
         student = self._student()
-        return steal(
+        validation_curve = _ValidationCurve(*self.target.validation)
+        student = steal(
             stealer,
             student,
             served,
@@ -254,8 +277,10 @@ class AuditRuns:
             batch_size=self.config.batch_size,
             optimizer=_make_optimizer(self.config),
             augmenter=self._augmenter(seed),
+            callbacks=[validation_curve],
             verbose=self.config.verbose,
         )
+        return student, validation_curve.curve
 
     def _augmenter(self, seed):
         if not self.config.augment:
