@@ -189,10 +189,10 @@ def test_a_validation_curve_is_recorded_and_leaves_the_training_as_it_was(
     longer = dataclasses.replace(
         config, stealers=("kd",), reference=None, epochs=2, output_dir=str(tmp_path / "curve")
     )
-    audit(longer)
+    scorecard = audit(longer)
     with_curve = _results(longer.output_dir)
     monkeypatch.setattr(audit_runs._ValidationCurve, "on_epoch_end", lambda *args, **kwargs: None)
-    audit(dataclasses.replace(longer, output_dir=str(tmp_path / "no_curve")))
+    no_curve = audit(dataclasses.replace(longer, output_dir=str(tmp_path / "no_curve")))
     without_curve = _results(str(tmp_path / "no_curve"))
     one_epoch = _results(config.output_dir)
     assert sorted(with_curve) == ["kd_seed0", "label_smoothing_seed0", "scratch_seed0"]
@@ -206,6 +206,16 @@ def test_a_validation_curve_is_recorded_and_leaves_the_training_as_it_was(
         # At a constant learning rate a longer schedule starts as the shorter one ran: its
         # curve holds the shorter run's end.
         assert curve[0] == round(one_epoch[run]["validation_accuracy"], 4)
+    # The doubling check reads those curves: epoch 1 is the 1-epoch run's end, epoch 2 the
+    # audit's (one-epoch tails).
+    check = scorecard["doubling_check"]
+    ends = {name: with_curve[f"{name}_seed0"]["validation_curve"] for name in ("scratch", "kd")}
+    assert check["baselines"]["scratch"]["half"] == ends["scratch"][0]
+    assert check["baselines"]["scratch"]["full"] == ends["scratch"][1]
+    assert check["stealers"]["kd"]["half"] == ends["kd"][0]
+    with open(os.path.join(longer.output_dir, "scorecard.md")) as f:
+        assert "**Would half the schedule, 1 epochs, have done?**" in f.read()
+    assert no_curve["doubling_check"] is None  # no curves recorded, no check
 
 
 @TRAINS

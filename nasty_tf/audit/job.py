@@ -7,7 +7,7 @@ import time
 
 import keras
 
-from nasty_tf.audit import search
+from nasty_tf.audit import schedule, search
 from nasty_tf.audit.config import (
     LABEL_SMOOTHING,
     REFERENCE_KD,
@@ -51,7 +51,9 @@ def audit(config):
         `accuracies` per seed; a stealer of `config.stealer_search` is its chosen
         combination's student and adds `search`: `{"split": "validation", "rows": [{params,
         run, validation_accuracy, accuracy}], "chosen": params}`), `reference` (the KD student
-        of the reference, or None), `runs`, `config`, `settings` (what was resolved: student
+        of the reference, or None), `doubling_check` (would half the epochs have done: the
+        validation curves' doubling check, `nasty_tf.audit.schedule.doubling_check`; None
+        where it does not apply), `runs`, `config`, `settings` (what was resolved: student
         arch, release, each data-free stealer's parameters, `selection`), `machine`, `date`,
         `backend`, `command`, `seconds`, `figure`. Accuracies are test-split percentages,
         means over the seeds.
@@ -100,11 +102,18 @@ def _audit(config, names):
         if row["name"] in searches:
             row["search"] = searches[row["name"]]
     reference_accuracy = runs.mean(REFERENCE_KD) if target.reference is not None else None
+    # Each stealer's curves are its entry's run's: a searched stealer's chosen combination.
+    stealer_runs = {n: search.chosen_row(searches[n])["run"] if n in searches else n for n in names}
+    curves = {
+        **{name: runs.validation_curves[name] for name in (SCRATCH, LABEL_SMOOTHING)},
+        **{name: runs.validation_curves[run] for name, run in stealer_runs.items()},
+    }
     scorecard = {
         "teacher": {"accuracy": teacher_accuracy},
         "baselines": {SCRATCH: runs.mean(SCRATCH), LABEL_SMOOTHING: runs.mean(LABEL_SMOOTHING)},
         "stealers": rows,
         "reference": None if reference_accuracy is None else {"kd_accuracy": reference_accuracy},
+        "doubling_check": schedule.doubling_check(curves, config.epochs),
         "runs": runs.runs,
         "config": _jsonable(dataclasses.asdict(config)),
         "settings": {

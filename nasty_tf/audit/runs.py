@@ -91,6 +91,9 @@ class AuditRuns:
         accuracies: `{name: [test accuracy per seed]}`.
         validation_accuracies: `{name: [validation accuracy per seed]}`: what a search
             (`nasty_tf.audit.search`) chooses on.
+        validation_curves: `{name: [validation curve per seed]}`, a curve None where the run
+            records none (data-free, or recorded before curves were): what the doubling check
+            (`nasty_tf.audit.schedule`) reads.
     """
 
     def __init__(self, config, target):
@@ -99,6 +102,7 @@ class AuditRuns:
         self.runs = []
         self.accuracies = {}
         self.validation_accuracies = {}
+        self.validation_curves = {}
         # What every run's result depends on; a served student's schedule only where it applies.
         self._data_key = {
             "dataset": config.dataset,
@@ -155,6 +159,7 @@ class AuditRuns:
             self.validation_accuracies.setdefault(name, []).append(
                 result.get("validation_accuracy")
             )
+            self.validation_curves.setdefault(name, []).append(result.get("validation_curve"))
             self.runs.append(
                 {
                     "name": name,

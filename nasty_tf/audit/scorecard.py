@@ -3,10 +3,10 @@
 `D/scorecard.json` holds `{"teacher": {"accuracy"}, "baselines": {"scratch",
 "label_smoothing"}, "stealers": [{"name", "kind", "accuracy", "vs_scratch",
 "vs_label_smoothing", "vs_reference", "protected", "accuracies", and for a searched stealer
-"search"}], ...}`; `D/scorecard.md` the same as a table, each search's grid below it;
-`D/scorecard.png` the student accuracy per stealer, the baselines as lines. A stealer is
-`protected` against when its student ends at or below the label-smoothing student (CMIM's bar,
-issue 20).
+"search"}], "doubling_check", ...}`; `D/scorecard.md` the same as a table, each search's grid
+and the doubling check (`nasty_tf.audit.schedule`) below it; `D/scorecard.png` the student
+accuracy per stealer, the baselines as lines. A stealer is `protected` against when its student
+ends at or below the label-smoothing student (CMIM's bar, issue 20).
 """
 
 import os
@@ -14,6 +14,7 @@ import statistics
 
 from nasty_tf.atomic_io import atomic_write_json, atomic_write_text
 from nasty_tf.audit.config import LABEL_SMOOTHING, REFERENCE_KD, SCRATCH
+from nasty_tf.audit.schedule import format_doubling_check
 from nasty_tf.stealers.registry import DATAFREE
 
 SCORECARD_JSON = "scorecard.json"
@@ -184,6 +185,8 @@ def format_scorecard(scorecard):
             + (f" {_per_seed(row['accuracies'])} |" if several_seeds else "")
         )
     lines += _search_tables(scorecard)
+    # Scorecards written before the check existed have none.
+    lines += format_doubling_check(scorecard.get("doubling_check"))
     lines += ["", f"![student accuracy per stealer]({scorecard['figure']})", ""]
     lines += [
         f"{scorecard['date']}, {scorecard['machine']}, backend {scorecard['backend']}, "
