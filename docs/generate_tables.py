@@ -17,7 +17,9 @@ The report path is relative to the repository root. Kinds:
 - `adversary`: the adversary-architecture ablation (Table 4);
 - `datafree`: the data-free attacks (Table 5), with the inverted images;
 - `matrix`: the defences x stealers matrix (`tools.reproduce --matrix_stealers`, or a
-  `matrix.json` that `nasty_tf.audit.audit_matrix` wrote), with each defence's teacher cost.
+  `matrix.json` that `nasty_tf.audit.audit_matrix` wrote), with each defence's teacher cost;
+- `doubling_check`: an audit's `scorecard.json`'s doubling check (would half its epochs have
+  done; `nasty_tf.audit.schedule`).
 
 A single number in prose is marked the same way, on one line, with a path into the report
 (keys, list indexes, or `key=value` to pick the list element whose `key` is `value`) and an
@@ -54,7 +56,7 @@ VALUE = re.compile(
     r"(?P<open><!-- value: (?P<report>\S+) (?P<path>\S+)(?: (?P<fmt>\S+))? -->)(?P<body>[^\n]*?)(?P<close><!-- /value -->)"
 )
 
-KINDS = ("teacher_student", "sweeps", "omega", "adversary", "datafree", "matrix")
+KINDS = ("teacher_student", "sweeps", "omega", "adversary", "datafree", "matrix", "doubling_check")
 
 
 def _report_module():
@@ -73,6 +75,13 @@ def _report_module():
     return report
 
 
+def _doubling_check_lines(scorecard):
+    _report_module()  # the same light import
+    from nasty_tf.audit.schedule import format_doubling_check
+
+    return format_doubling_check(scorecard.get("doubling_check"))
+
+
 def target_files(root=ROOT):
     """The markdown files that may hold generated tables, sorted."""
     files = set()
@@ -87,7 +96,8 @@ def _schedule(stage):
 
 def provenance(report, report_link, kind=None):
     """The line under each table's marker: where the numbers come from."""
-    settings = report.get("settings") or {}
+    # An audit's scorecard says its dataset and students in `config` (`_scorecard_provenance`).
+    settings = {} if kind == "doubling_check" else report.get("settings") or {}
     # `command`: the invocation that wrote the report; `commands`, when a report gathers the
     # stages of several invocations into one output directory, each of them in order.
     commands = report.get("commands") or ([report["command"]] if report.get("command") else [])
@@ -96,7 +106,7 @@ def provenance(report, report_link, kind=None):
     parts = [
         # A matrix.json written by `tools.audit --matrix` belongs to no protocol.
         *([f"protocol `{report['protocol']}`"] if report.get("protocol") else []),
-        f"dataset `{settings.get('dataset', '?')}`",
+        *([] if kind == "doubling_check" else [f"dataset `{settings.get('dataset', '?')}`"]),
         f"machine: {report.get('machine') or 'not recorded'}",
         f"date: {report.get('date') or 'not recorded'}",
         f"backend: {report.get('backend') or 'not recorded'}",
@@ -107,6 +117,8 @@ def provenance(report, report_link, kind=None):
         parts.append("teachers: " + _schedule(settings["teacher"]))
     if kind == "matrix":
         parts += _matrix_provenance(_matrix_of(report) or {})
+    elif kind == "doubling_check":
+        parts += _scorecard_provenance(report)
     elif kind == "datafree":
         for method, options in sorted((settings.get("datafree_options") or {}).items()):
             listed = ", ".join(f"{key} {value}" for key, value in sorted(options.items()))
@@ -144,6 +156,18 @@ def _matrix_provenance(matrix):
     ]
 
 
+def _scorecard_provenance(scorecard):
+    """An audit's dataset and students (its `config`; its `settings` are not a protocol's)."""
+    config = scorecard["config"]
+    return [
+        f"dataset `{config['dataset']}`",
+        f"train fraction {config['train_fraction']:g}",
+        f"students: {scorecard['settings']['arch']}, {config['epochs']} epochs "
+        f"({config['optimizer']}, lr {config['learning_rate']:g}, constant), seeds "
+        + ", ".join(str(s) for s in config["seeds"]),
+    ]
+
+
 def _rewrite_images(lines, report_dir, target_dir):
     """Image links in the report's tables are relative to the report: make them relative to the page."""
     out = []
@@ -177,6 +201,8 @@ def render_table(report_path, kind, target_file, root=ROOT):
         lines = module.format_owner_tables({**report, "owner": {key: owner}}) if owner else []
     elif kind == "matrix":
         lines = module.format_matrix_table(_matrix_of(report))
+    elif kind == "doubling_check":
+        lines = _doubling_check_lines(report)
     else:
         lines = _rewrite_images(module.format_datafree_table(report), source.parent, target_dir)
     if not lines:

@@ -257,3 +257,43 @@ def test_a_matrix_renders_from_a_report_or_from_its_own_json(tmp_path):
     (tmp_path / "docs" / "run" / "report.json").write_text(json.dumps(report))
     with pytest.raises(ValueError, match="has no matrix results"):
         generator.render_file(page, tmp_path)
+
+
+def test_a_doubling_check_renders_from_an_audits_scorecard(tmp_path):
+    from nasty_tf.audit.schedule import doubling_check
+
+    generator = _generator()
+    (tmp_path / "docs" / "audit").mkdir(parents=True)
+    ramp = [70.0 + epoch / 10 for epoch in range(20)]  # 71.8 and 71.9 at epochs 19 and 20
+    scorecard = {
+        "doubling_check": doubling_check({"scratch": [ramp], "label_smoothing": [ramp]}, 20),
+        "config": {
+            "dataset": "digits",
+            "train_fraction": 1.0,
+            "epochs": 20,
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+            "seeds": [0],
+        },
+        "settings": {"arch": "cnn", "teacher": {"kind": "keras", "release": "plain"}},
+        "machine": "test machine",
+        "date": "2026-12-05",
+        "backend": "tensorflow",
+        "command": "python -m tools.audit --epochs=20",
+    }
+    path = tmp_path / "docs" / "audit" / "scorecard.json"
+    path.write_text(json.dumps(scorecard))
+    page = tmp_path / "README.md"
+    page.write_text("<!-- table: docs/audit/scorecard.json doubling_check -->\n<!-- /table -->\n")
+    page.write_text(generator.render_file(page, tmp_path))
+    text = page.read_text()
+    assert generator.stale_files(tmp_path) == []
+    assert "| scratch | 70.90 | 71.85 | +0.95 | | | |" in text
+    assert "10 epochs is **not** enough here" in text
+    assert "dataset `digits`; train fraction 1; students: cnn, 20 epochs (adam" in text
+    assert "command: `python -m tools.audit --epochs=20`" in text
+
+    scorecard["doubling_check"] = None  # an audit of odd epochs, or without curves
+    path.write_text(json.dumps(scorecard))
+    with pytest.raises(ValueError, match="has no doubling_check results"):
+        generator.render_file(page, tmp_path)
