@@ -207,6 +207,8 @@ def render_table(report_path, kind, target_file, root=ROOT):
         lines = _rewrite_images(module.format_datafree_table(report), source.parent, target_dir)
     if not lines:
         raise ValueError(f"{target_file}: {report_path} has no {kind} results.")
+    while lines and lines[0] == "":
+        lines = lines[1:]
     while lines and lines[-1] == "":
         lines = lines[:-1]
     first, _ = provenance(report, link, kind)
@@ -280,8 +282,9 @@ def missing_fields(root=ROOT):
     """{report path: [fields the provenance line wants but the report lacks]} over every cited report."""
     out = {}
     for path in target_files(root):
-        for report_path, _ in blocks(path):
-            _, missing = provenance(json.loads((root / report_path).read_text()), report_path)
+        for report_path, kind in blocks(path):
+            report = json.loads((root / report_path).read_text())
+            _, missing = provenance(report, report_path, kind)
             if missing:
                 out[report_path] = missing
     return out

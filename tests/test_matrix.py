@@ -421,7 +421,7 @@ def test_cifar10_cpus_matrix_students_train_longer_than_its_own():
     config = teacher_student.matrix_config(
         settings.replace(matrix_stealers=("served",)), {"normal": "n", "nasty": "m"}, "out"
     )
-    assert config.epochs == settings.matrix_epochs == 80
+    assert config.epochs == settings.matrix_epochs == 160
     # Its teachers trained on its 30% subset: the matrix validates on images outside it.
     assert config.validation_split == "unseen"
     assert teacher_student.resolved_students(settings)[0].epochs == 20

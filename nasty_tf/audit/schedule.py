@@ -65,11 +65,11 @@ def doubling_check(curves, epochs):
         None when `epochs` is odd or below 2, or a baseline has no full curve. Else
         `{"half_epochs", "epochs", "tail_epochs": {"half", "full"}, "tolerance",
         "baselines": {name: {"half", "full", "shift"}}, "half_is_enough",
-        "stealers": {name: {"half", "full", "half_margin", "full_margin",
-        "verdict_changes"}}}`: tail means
-        (validation %, seeds' means) at half and full epochs, a baseline's `shift` full - half;
-        a stealer's margins over the label-smoothing tail mean at each end, and whether its
-        validation verdict (margin <= 0: protected) differs between the ends.
+        "stealers": {name: {"half", "full", "shift", "half_margin", "full_margin",
+        "verdict_changes"}}}`: tail means (validation %, seeds' means) at half and full
+        epochs, `shift` full - half; a stealer's margins over the label-smoothing tail mean at
+        each end, and whether its validation verdict (margin <= 0: protected) differs between
+        the ends.
     """
     if epochs < 2 or epochs % 2:
         return None
@@ -89,6 +89,7 @@ def doubling_check(curves, epochs):
         stealers[name] = {
             "half": half,
             "full": full,
+            "shift": full - half,
             "half_margin": margins[0],
             "full_margin": margins[1],
             "verdict_changes": (margins[0] <= 0) != (margins[1] <= 0),
@@ -129,7 +130,7 @@ def format_doubling_check(check):
         )
     for name, row in check["stealers"].items():
         lines.append(
-            f"| {name} | {row['half']:.2f} | {row['full']:.2f} | {row['full'] - row['half']:+.2f} | "
+            f"| {name} | {row['half']:.2f} | {row['full']:.2f} | {row['shift']:+.2f} | "
             f"{row['half_margin']:+.2f} | {row['full_margin']:+.2f} | "
             f"{'**yes**' if row['verdict_changes'] else 'no'} |"
         )
