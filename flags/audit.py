@@ -43,7 +43,8 @@ def define_audit_flags():
         "standardized, topk, and the data-free dafl, deepinversion; default all but the "
         "data-free ones (a few minutes each on 2 cores), which attack the network file itself "
         "and need --model (dafl: TensorFlow backend). The scratch and label_smoothing baselines "
-        "always run.",
+        "always run; --stealers= (empty) runs only them, e.g. for the doubling check of a "
+        "schedule (not with --matrix).",
     )
     flags.DEFINE_list(
         "stealer_params",

@@ -216,6 +216,18 @@ def test_a_validation_curve_is_recorded_and_leaves_the_training_as_it_was(
     with open(os.path.join(longer.output_dir, "scorecard.md")) as f:
         assert "**Would half the schedule, 1 epochs, have done?**" in f.read()
     assert no_curve["doubling_check"] is None  # no curves recorded, no check
+    # The baselines alone (no stealers) are enough for the check: every run here is reused.
+    baselines_only = audit(
+        dataclasses.replace(
+            longer,
+            stealers=(),
+            reuse_runs_from=(longer.output_dir,),
+            output_dir=str(tmp_path / "baselines"),
+        )
+    )
+    assert baselines_only["stealers"] == [] and not baselines_only["doubling_check"]["stealers"]
+    assert baselines_only["doubling_check"]["baselines"] == check["baselines"]
+    assert [run["reused"] for run in baselines_only["runs"]] == [True, True]
 
 
 @TRAINS

@@ -22,6 +22,7 @@ from nasty_tf.audit import (
     audit,
     audit_matrix,
     auditable_stealers,
+    check_matrix_config,
     default_stealers,
     defence_configs,
     matrix_stealer_names,
@@ -467,6 +468,15 @@ def test_the_matrix_draws_an_unseen_validation_split_only_from_a_subset():
     assert teacher_student.matrix_config(unseen.replace(student_seeds=(0, 2)), files, "o")
     with pytest.raises(InputError, match=r"must be the protocol's seed \(0\).*student_seeds=1,2"):
         teacher_student.matrix_config(unseen.replace(student_seeds=(1, 2)), files, "out")
+
+
+def test_a_matrix_of_no_stealers_is_refused_before_anything_runs(tmp_path):
+    config = MatrixConfig(
+        normal="never_read.keras", nasty="never_read.keras", output_dir=str(tmp_path / "m")
+    )
+    with pytest.raises(InputError, match=r"^stealers must name at least one stealer for a matrix"):
+        check_matrix_config(dataclasses.replace(config, stealers=()))
+    assert not os.path.exists(tmp_path / "m")
 
 
 def test_the_binary_refuses_a_bad_matrix_in_one_line(tmp_path):

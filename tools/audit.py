@@ -137,10 +137,15 @@ def _audit_one_release():
         release=FLAGS.release,
     )
     scorecard = run_audit(config)
+    verdicts = (
+        f"not protected against: {_unprotected(scorecard['stealers'])}"
+        if scorecard["stealers"]
+        else "no stealers (the baselines only)"
+    )
     print(
         f"teacher {scorecard['teacher']['accuracy']:.2f}%; label smoothing "
-        f"{scorecard['baselines']['label_smoothing']:.2f}%; not protected against: "
-        f"{_unprotected(scorecard['stealers'])} -> {config.output_dir}/scorecard.md"
+        f"{scorecard['baselines']['label_smoothing']:.2f}%; {verdicts} -> "
+        f"{config.output_dir}/scorecard.md"
     )
 
 

@@ -63,8 +63,9 @@ class AuditConfig:
         reference: optional normally trained `.keras` network: its KD student (a `kd` stealer
             on the reference's plain release) gives each stealer's `vs_reference`.
         stealers: stealer names (`auditable_stealers()`); None for `default_stealers()`, the
-            ones that learn from what the release serves. The data-free `dafl` and
-            `deepinversion` attack the network file and need `model`.
+            ones that learn from what the release serves; an empty tuple for the baselines
+            only (a schedule's doubling check, `nasty_tf.audit.schedule`, reads no stealer).
+            The data-free `dafl` and `deepinversion` attack the network file and need `model`.
         stealer_params: optional `{stealer name: {parameter: value}}` over the registry's
             defaults (`get_stealer`), e.g. a data-free stealer's scale; only for stealers that
             run. None: every stealer with its defaults.
@@ -178,7 +179,6 @@ def _check_stealers(config):
         shown = chosen
     if (
         chosen is None
-        or not chosen
         or any(name not in names for name in chosen)
         or len(set(chosen)) != len(chosen)
     ):

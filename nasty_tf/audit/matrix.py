@@ -193,6 +193,11 @@ def check_matrix_config(config):
         path = getattr(config, name)
         if not isinstance(path, str) or not path:
             raise InputError(f"{name} must be a .keras file. Received: {name}={path!r}")
+    if config.stealers is not None and not config.stealers:
+        raise InputError(
+            "stealers must name at least one stealer for a matrix (None: the defaults). "
+            f"Received: stealers={config.stealers!r}"
+        )
     configs = defence_configs(config)
     for audit_config in configs.values():
         # Checked without the earlier defences' directories, which exist only once their
