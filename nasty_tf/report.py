@@ -424,7 +424,37 @@ def format_matrix_table(matrix):
         + " |",
         "",
     ]
-    return lines + _matrix_search_lines(matrix, defences)
+    return lines + _matrix_search_lines(matrix, defences) + _matrix_doubling_lines(matrix, defences)
+
+
+def _matrix_doubling_lines(matrix, defences):
+    """The audits' doubling check (`nasty_tf.audit.schedule`) in one line: the baselines are
+    shared, so the first defence's verdict is every defence's; then the cells whose validation
+    verdict changes between half and full epochs. None without a check."""
+    checks = [d.get("doubling_check") for d in defences]
+    if not checks[0]:
+        return []
+    check = checks[0]
+    shifts = ", ".join(
+        f"{shown} {check['baselines'][name]['shift']:+.2f}"
+        for name, shown in (("scratch", "scratch"), ("label_smoothing", "label smoothing"))
+    )
+    changes = [
+        f"{defence} {name}"
+        for defence, d in zip(matrix["order"], checks)
+        if d
+        for name, row in d["stealers"].items()
+        if row["verdict_changes"]
+    ]
+    return [
+        f"**Doubling check** (validation, the mean over each schedule's last tenth): half the "
+        f"schedule, {check['half_epochs']} epochs, is "
+        f"{'enough' if check['half_is_enough'] else '**not** enough'} (the baselines moved "
+        f"{shifts} from {check['half_epochs']} to {check['epochs']}; at most "
+        f"{check['tolerance']}); validation verdicts that change between them: "
+        f"{', '.join(changes) or 'none'}.",
+        "",
+    ]
 
 
 def _matrix_search_lines(matrix, defences):

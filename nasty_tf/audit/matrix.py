@@ -220,8 +220,9 @@ def audit_matrix(config):
         The matrix dict: `defences` (`{name: {network, release, teacher: {accuracy, cost},
         baselines, reference, stealers: [{name, kind, accuracy, vs_scratch,
         vs_label_smoothing, vs_reference, protected}], runs: [{name, seed, reused,
-        reused_from}], scorecard}}`, `cost` = the served teacher's test accuracy minus the
-        plain release's), `order` (the defences), `stealers` (the names, in order),
+        reused_from}], doubling_check, scorecard}}`, `cost` = the served teacher's test
+        accuracy minus the plain release's; `doubling_check` the audit's, None where it does
+        not apply), `order` (the defences), `stealers` (the names, in order),
         `settings` (the students' arch and schedule, as resolved), `config`, `date`,
         `machine`, `backend`, `command`, `seconds`.
 
@@ -265,6 +266,7 @@ def _audit_matrix(config, configs):
                 {key: run[key] for key in ("name", "seed", "reused", "reused_from")}
                 for run in scorecard["runs"]
             ],
+            "doubling_check": scorecard["doubling_check"],
             "scorecard": os.path.join(defence_dir(name), "scorecard.json"),
         }
     first = scorecards["plain"]
