@@ -84,29 +84,29 @@ def _audit(config, names):
     _check_searched_builds(runs, target, searched)  # before anything trains
     runs.run(SCRATCH, get_stealer(LABEL_SMOOTHING, label_smoothing=0.0))
     runs.run(LABEL_SMOOTHING, get_stealer(LABEL_SMOOTHING))
-    accuracies, searches = {}, {}
+    # The run each stealer's entry reads: its own, or a searched stealer's chosen combination's.
+    entry_runs, searches = {}, {}
     for name, stealer in stealers.items():
         if name not in searched:
             _run_stealer(runs, target, name, stealer)
+            entry_runs[name] = name
             continue
         searches[name] = _search(runs, target, name, searched[name])
-        # The stealer's entry is the chosen combination's student.
-        accuracies[name] = runs.accuracies[search.chosen_row(searches[name])["run"]]
+        entry_runs[name] = search.chosen_row(searches[name])["run"]
     if target.reference is not None:
         reference = target.reference
         runs.run(REFERENCE_KD, get_stealer("kd"), reference["served"], reference["key"])
 
     kinds = {n: s.kind for n, s in stealers.items()}
-    rows = stealer_rows(names, kinds, {**runs.accuracies, **accuracies})
+    entry_accuracies = {name: runs.accuracies[run] for name, run in entry_runs.items()}
+    rows = stealer_rows(names, kinds, {**runs.accuracies, **entry_accuracies})
     for row in rows:
         if row["name"] in searches:
             row["search"] = searches[row["name"]]
     reference_accuracy = runs.mean(REFERENCE_KD) if target.reference is not None else None
-    # Each stealer's curves are its entry's run's: a searched stealer's chosen combination.
-    stealer_runs = {n: search.chosen_row(searches[n])["run"] if n in searches else n for n in names}
     curves = {
-        **{name: runs.validation_curves[name] for name in (SCRATCH, LABEL_SMOOTHING)},
-        **{name: runs.validation_curves[run] for name, run in stealer_runs.items()},
+        name: runs.validation_curves[run]
+        for name, run in {SCRATCH: SCRATCH, LABEL_SMOOTHING: LABEL_SMOOTHING, **entry_runs}.items()
     }
     scorecard = {
         "teacher": {"accuracy": teacher_accuracy},

@@ -75,24 +75,21 @@ def doubling_check(curves, epochs):
         return None
     if not all(_complete(curves.get(name), epochs) for name in (SCRATCH, LABEL_SMOOTHING)):
         return None
-    ends = {name: _ends(c, epochs) for name, c in curves.items() if _complete(c, epochs)}
-    baselines = {
-        name: {"half": ends[name][0], "full": ends[name][1], "shift": ends[name][1] - ends[name][0]}
-        for name in (SCRATCH, LABEL_SMOOTHING)
-    }
-    bar_half, bar_full = ends[LABEL_SMOOTHING]
+    ends = {}
+    for name, name_curves in curves.items():
+        if _complete(name_curves, epochs):
+            half, full = _ends(name_curves, epochs)
+            ends[name] = {"half": half, "full": full, "shift": full - half}
+    baselines = {name: ends.pop(name) for name in (SCRATCH, LABEL_SMOOTHING)}
+    bar = baselines[LABEL_SMOOTHING]
     stealers = {}
-    for name, (half, full) in ends.items():
-        if name in baselines:
-            continue
-        margins = (half - bar_half, full - bar_full)
+    for name, row in ends.items():
+        half_margin, full_margin = row["half"] - bar["half"], row["full"] - bar["full"]
         stealers[name] = {
-            "half": half,
-            "full": full,
-            "shift": full - half,
-            "half_margin": margins[0],
-            "full_margin": margins[1],
-            "verdict_changes": (margins[0] <= 0) != (margins[1] <= 0),
+            **row,
+            "half_margin": half_margin,
+            "full_margin": full_margin,
+            "verdict_changes": (half_margin <= 0) != (full_margin <= 0),
         }
     return {
         "half_epochs": epochs // 2,
