@@ -214,7 +214,9 @@ def test_a_validation_curve_is_recorded_and_leaves_the_training_as_it_was(
     assert check["baselines"]["scratch"]["full"] == ends["scratch"][1]
     assert check["stealers"]["kd"]["half"] == ends["kd"][0]
     with open(os.path.join(longer.output_dir, "scorecard.md")) as f:
-        assert "**Would half the schedule, 1 epochs, have done?**" in f.read()
+        text = f.read()
+    assert "**Would half the schedule, 1 epoch, have done?**" in text
+    assert "(epoch 1 and epoch 2)" in text and "1 epoch is " in text
     assert no_curve["doubling_check"] is None  # no curves recorded, no check
     # The baselines alone (no stealers) are enough for the check: every run here is reused.
     baselines_only = audit(
@@ -228,6 +230,10 @@ def test_a_validation_curve_is_recorded_and_leaves_the_training_as_it_was(
     assert baselines_only["stealers"] == [] and not baselines_only["doubling_check"]["stealers"]
     assert baselines_only["doubling_check"]["baselines"] == check["baselines"]
     assert [run["reused"] for run in baselines_only["runs"]] == [True, True]
+    with open(tmp_path / "baselines" / "scorecard.md") as f:
+        text = f.read()
+    assert "No stealers: this audit trained the baselines only." in text
+    assert "| stealer |" not in text
 
 
 @TRAINS

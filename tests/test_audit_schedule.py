@@ -61,7 +61,7 @@ def test_the_rule_reads_the_baselines_shifts_and_reports_each_stealers_margins()
 
     table = "\n".join(format_doubling_check(check))
     assert "**Would half the schedule, 10 epochs, have done?**" in table
-    assert "(epochs 10-10 and 19-20)" in table and "10 epochs is enough here" in table
+    assert "(epoch 10 and epochs 19-20)" in table and "10 epochs is enough here" in table
     assert "| scratch | 70.00 | 70.30 | +0.30 | | | |" in table
     assert "| kd | 70.50 | 71.60 | +1.10 | -0.50 | +0.35 | **yes** |" in table
     assert "not** enough" in "\n".join(format_doubling_check(doubling_check(moved, 20)))

@@ -290,7 +290,8 @@ def test_a_doubling_check_renders_from_an_audits_scorecard(tmp_path):
     assert generator.stale_files(tmp_path) == []
     assert "| scratch | 70.90 | 71.85 | +0.95 | | | |" in text
     assert "10 epochs is **not** enough here" in text
-    assert "dataset `digits`; train fraction 1; students: cnn, 20 epochs (adam" in text
+    assert "scorecard.json): dataset `digits`; machine: test machine;" in text
+    assert "; train fraction 1; students: cnn, 20 epochs (adam" in text
     assert "command: `python -m tools.audit --epochs=20`" in text
 
     scorecard["doubling_check"] = None  # an audit of odd epochs, or without curves

@@ -102,6 +102,16 @@ def doubling_check(curves, epochs):
     }
 
 
+def _tails_text(half, full, tails):
+    """Which epochs each end averages: "epochs 73-80 and 145-160", "epoch 1 and epoch 2"."""
+    spans = [(end - tail + 1, end) for end, tail in ((half, tails["half"]), (full, tails["full"]))]
+    if all(first < end for first, end in spans):
+        return "epochs " + " and ".join(f"{first}-{end}" for first, end in spans)
+    return " and ".join(
+        f"epoch {end}" if first == end else f"epochs {first}-{end}" for first, end in spans
+    )
+
+
 def format_doubling_check(check):
     """The check as Markdown lines (none for None)."""
     if check is None:
@@ -109,13 +119,13 @@ def format_doubling_check(check):
     half, full = check["half_epochs"], check["epochs"]
     tails = check["tail_epochs"]
     verdict = "enough" if check["half_is_enough"] else "**not** enough"
+    half_epochs = f"{half} epoch" + ("" if half == 1 else "s")
     lines = [
         "",
-        f"**Would half the schedule, {half} epochs, have done?** Validation accuracy (%), each "
-        f"end the mean over its schedule's last tenth (epochs {half - tails['half'] + 1}-{half} and "
-        f"{full - tails['full'] + 1}-{full}); the first {half} epochs of these runs are the "
+        f"**Would half the schedule, {half_epochs}, have done?** Validation accuracy (%), each "
+        f"end the mean over its schedule's last tenth ({_tails_text(half, full, tails)}); the first {half_epochs} of these runs are the "
         f"{half}-epoch runs. Half the schedule is enough when neither baseline moves by more "
-        f"than {check['tolerance']} points: {half} epochs is {verdict} here.",
+        f"than {check['tolerance']} points: {half_epochs} is {verdict} here.",
         "",
         f"| student | at {half} | at {full} | shift | margin over the bar at {half} | "
         f"at {full} | verdict changes |",

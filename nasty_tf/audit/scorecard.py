@@ -144,6 +144,20 @@ def _validation_text(config):
     return f"validation fraction {fraction} held out"
 
 
+def _stealer_table_head(scorecard, several_seeds):
+    # A baselines-only audit (`stealers=()`) has no stealer rows: a sentence, not an empty table.
+    if not scorecard["stealers"]:
+        return ["No stealers: this audit trained the baselines only."]
+    return [
+        "A stealer is **protected** against when its student ends at or below the "
+        "label-smoothing student.",
+        "",
+        "| stealer | student accuracy (%) | vs scratch | vs label smoothing | vs reference | protected |"
+        + (" per seed |" if several_seeds else ""),
+        "|---|---|---|---|---|---|" + ("---|" if several_seeds else ""),
+    ]
+
+
 def format_scorecard(scorecard):
     """The scorecard as Markdown: what was audited, the baselines, one row per stealer."""
     config = scorecard["config"]
@@ -170,12 +184,7 @@ def format_scorecard(scorecard):
             else "."
         ),
         "",
-        "A stealer is **protected** against when its student ends at or below the "
-        "label-smoothing student.",
-        "",
-        "| stealer | student accuracy (%) | vs scratch | vs label smoothing | vs reference | protected |"
-        + (" per seed |" if several_seeds else ""),
-        "|---|---|---|---|---|---|" + ("---|" if several_seeds else ""),
+        *_stealer_table_head(scorecard, several_seeds),
     ]
     for row in scorecard["stealers"]:
         lines.append(
