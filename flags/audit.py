@@ -117,8 +117,9 @@ def define_audit_flags():
         "reuse_runs_from",
         None,
         "Other audits' output directories (comma-separated): a student run of exactly the same "
-        "settings finished there is copied instead of trained again (e.g. the baselines, which "
-        "do not depend on the release).",
+        "settings finished there, or one that trains the same student (hard labels from a plain "
+        "or stingy release), is copied instead of trained again (e.g. the baselines, which do "
+        "not depend on the release).",
     )
     flags.DEFINE_string(
         "output_dir",

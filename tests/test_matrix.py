@@ -99,11 +99,15 @@ def test_four_audits_each_with_its_scorecard_and_the_baselines_trained_once(matr
         assert matrix["defences"][name]["scorecard"] == f"{subdirectory}/scorecard.json"
         assert scorecard["settings"]["teacher"]["release"] == matrix["defences"][name]["release"]
         assert [row["name"] for row in scorecard["stealers"]] == ["kd"]
-    # Seven students in all: the three release-independent runs once, kd once per defence.
-    assert sorted(calls) == sorted(["label_smoothing"] * 2 + ["kd"] * 5)
+    # Six students in all: the two baselines once, kd once per defence; the reference's KD
+    # student is the plain defence's kd student (the normal network's plain release).
+    assert sorted(calls) == sorted(["label_smoothing"] * 2 + ["kd"] * 4)
     plain_dir = os.path.join(config.output_dir, "plain")
     first = {run["name"]: run for run in matrix["defences"]["plain"]["runs"]}
-    assert not any(run["reused"] for run in first.values())
+    assert [name for name, run in first.items() if run["reused"]] == ["reference_kd"]
+    assert first["reference_kd"]["reused_from"] == "runs/kd_seed0"
+    reference = matrix["defences"]["plain"]["reference"]["kd_accuracy"]
+    assert reference == matrix["defences"]["plain"]["stealers"][0]["accuracy"]
     for name in DEFENCES[1:]:
         runs = {run["name"]: run for run in matrix["defences"][name]["runs"]}
         assert not runs["kd"]["reused"]
@@ -294,8 +298,11 @@ def test_the_matrix_table_names_each_defences_searched_choice(matrix_run):
     assert not any("augmented" in line for line in plain_lines)
 
 
-def test_a_twin_run_is_copied_only_when_its_config_matches(matrix_networks, tmp_path, monkeypatch):
-    """The cache stays honest: another audit's run is taken only under the same key."""
+def test_a_twin_run_is_copied_only_when_it_trains_the_same_student(
+    matrix_networks, tmp_path, monkeypatch
+):
+    """The cache stays honest: another audit's run is taken only under the same key, or one
+    that trains the same student (`nasty_tf.audit.twins`), and the copy says which."""
     calls = []
 
     def untrained(stealer, student, *args, **kwargs):  # the key, not the training, is tested
@@ -307,11 +314,11 @@ def test_a_twin_run_is_copied_only_when_its_config_matches(matrix_networks, tmp_
     base = AuditConfig(
         output_dir=str(tmp_path / "first"),
         model=matrix_networks["normal"],
-        stealers=("kd",),
+        stealers=("kd", "hard_label", "topk"),
         epochs=1,
     )
     audit(base)
-    assert len(calls) == 3
+    assert len(calls) == 5
     calls.clear()
     other = audit(
         dataclasses.replace(
@@ -321,22 +328,46 @@ def test_a_twin_run_is_copied_only_when_its_config_matches(matrix_networks, tmp_
             reuse_runs_from=(base.output_dir,),
         )
     )
-    assert len(calls) == 3 and not any(run["reused"] for run in other["runs"])
+    assert len(calls) == 5 and not any(run["reused"] for run in other["runs"])
     calls.clear()
     stingy = audit(
         dataclasses.replace(
             base,
             output_dir=str(tmp_path / "stingy"),
             release="stingy",
+            stealers=("kd", "hard_label", "standardized"),
             reuse_runs_from=(base.output_dir,),
         )
     )
-    assert calls == ["kd"]  # the stealer's key holds the release; the baselines' does not
-    assert {run["name"]: run["reused"] for run in stingy["runs"]} == {
-        "scratch": True,
-        "label_smoothing": True,
-        "kd": False,
+    # Standardized soft targets differ between the releases. Hard labels do not (stingy keeps
+    # the argmax), and kd on the stingy release (2 of 10 classes) is topk on the plain one.
+    assert calls == ["standardized"]
+    sources = {run["name"]: run["reused_from"] for run in stingy["runs"]}
+    assert sources == {
+        "scratch": "../first/runs/scratch_seed0",
+        "label_smoothing": "../first/runs/label_smoothing_seed0",
+        "kd": "../first/runs/topk_seed0",
+        "hard_label": "../first/runs/hard_label_seed0",
+        "standardized": None,
     }
+    with open(tmp_path / "stingy" / "runs" / "kd_seed0" / "result.json") as f:
+        copied = json.load(f)
+    with open(tmp_path / "first" / "runs" / "topk_seed0" / "result.json") as f:
+        twin = json.load(f)
+    assert copied["config"]["name"] == "kd" and copied["config"]["release"]["release"] == "stingy"
+    assert copied["twin_config"] == twin["config"]
+    assert copied["accuracy"] == twin["accuracy"]
+    # A rerun finds its own records: the copies hold their own keys.
+    calls.clear()
+    audit(
+        dataclasses.replace(
+            base,
+            output_dir=str(tmp_path / "stingy"),
+            release="stingy",
+            stealers=("kd", "hard_label", "standardized"),
+        )
+    )
+    assert calls == []
 
 
 def test_matrix_stealer_names_expand_the_aliases_and_refuse_unknown_names():
@@ -380,7 +411,8 @@ def test_a_protocol_with_matrix_stealers_reports_the_matrix(given_teachers, tmp_
         matrix_stealers=("kd",),
     )
     report = teacher_student.run("digits_demo", tiny, str(tmp_path))
-    assert sorted(calls) == sorted(["label_smoothing"] * 2 + ["kd"] * 5)
+    # The baselines once, kd once per defence (the reference's KD student is the plain kd's).
+    assert sorted(calls) == sorted(["label_smoothing"] * 2 + ["kd"] * 4)
     matrix = report["matrix"]
     assert matrix["stealers"] == ["kd"] and list(matrix["defences"]) == list(DEFENCES)
     assert matrix["settings"]["epochs"] == 1 and matrix["settings"]["batch_size"] == 64

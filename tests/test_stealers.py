@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from nasty_tf import models, releases, stealers
+from nasty_tf.audit.twins import training_identity
 from nasty_tf.data import load_dataset
 from nasty_tf.errors import InputError
 from nasty_tf.losses import KnowledgeDistillationLoss
@@ -326,3 +327,29 @@ def test_every_stealer_trains_its_student_from_a_stingy_release(name, digits, st
     if name == "skeptical":  # labels only in epoch 0 (loss = CE of the final head), KD after
         assert losses[0] == pytest.approx(history.history["ce"][0], rel=1e-4)
         assert losses[1] > history.history["ce"][1] + 1.0
+
+
+def test_twin_runs_train_the_same_student_to_the_bit(digits):
+    """What `nasty_tf.audit.twins` lets one run stand in for: hard labels from the plain and the
+    stingy release, and topk on the plain release against kd on the stingy one."""
+    network = _cnn(digits, 0)
+    plain, stingy = releases.plain(network), releases.stingy(network)
+    twins = [
+        (("hard_label", {}, plain, "plain"), ("hard_label", {}, stingy, "stingy")),
+        (("topk", {"k": 2}, plain, "plain"), ("kd", {}, stingy, "stingy")),
+    ]
+    not_twins = [(("kd", {}, plain, "plain"), ("kd", {}, stingy, "stingy"))]
+    release_keys = {
+        "plain": {"kind": "keras", "sha256": "0" * 64, "release": "plain", "top_k_ratio": None},
+        "stingy": {"kind": "keras", "sha256": "0" * 64, "release": "stingy", "top_k_ratio": None},
+    }
+    for pair in [*twins, *not_twins]:
+        weights, identities = [], []
+        for name, params, served, release in pair:
+            stealer = stealers.get_stealer(name, **params)
+            key = {"name": name, "stealer": stealer.config(), "release": release_keys[release]}
+            identities.append(training_identity(key, 10))
+            student = stealers.steal(stealer, _cnn(digits, 1), served, *digits[:2], epochs=1)
+            weights.append(student.get_weights())
+        same = all(np.array_equal(a, b) for a, b in zip(*weights))
+        assert same is (pair in twins) is (identities[0] == identities[1])

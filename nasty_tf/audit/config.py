@@ -105,10 +105,13 @@ class AuditConfig:
         verbose: Keras' `fit` verbosity.
         reuse_runs_from: output directories of other audits: a run missing here whose
             finished twin there was made with exactly this run's config (its cache key: data,
-            schedule, stealer, release, seed) is copied in instead of trained. The matrix
-            (`audit_matrix`) shares the release-independent runs this way (the baselines, the
-            reference's KD student, a data-free attack of the same network file); a twin made
-            with another config is never taken.
+            schedule, stealer, release, seed), or with one that trains the same student
+            (`nasty_tf.audit.twins`: hard labels from a plain or a stingy release, `topk` on a
+            plain release and `kd` on the stingy one serving as many classes), is copied in
+            instead of trained; this audit's own finished runs are looked at too. The matrix
+            (`audit_matrix`) shares runs this way (the baselines, the reference's KD student, a
+            data-free attack of the same network file, and those twins); any other run is
+            never taken.
     """
 
     output_dir: str

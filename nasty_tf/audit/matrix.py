@@ -15,7 +15,11 @@ scorecard and run cache, and the normal network as every audit's `reference`. Th
 do not depend on the release (the scratch and label-smoothing baselines, the reference's KD
 student, a data-free attack of the same network file) train once: each later audit takes
 them from the earlier ones through `AuditConfig.reuse_runs_from`, which copies a finished run
-only when its cache key (data, schedule, stealer, release, seed) equals the one it needs.
+only when its cache key (data, schedule, stealer, release, seed) equals the one it needs, or
+when it trains the same student (`nasty_tf.audit.twins`): the stingy defences take
+`hard_label` from the plain ones (the argmax is kept), `kd` from `topk` on the plain release
+where `topk`'s k is what stingy serves, and the reference's KD student is the plain
+defence's `kd`.
 
 It writes `output_dir/matrix.json` (the dict `audit_matrix` returns) and `output_dir/matrix.md`
 (`nasty_tf.report.format_matrix_table`). A defence's teacher cost is its served teacher's
@@ -73,8 +77,8 @@ class MatrixConfig:
         nasty: the nasty network, a `.keras` file (`nasty`, `nasty+stingy`).
         output_dir: where the four audits, `matrix.json` and `matrix.md` go.
         overwrite: delete the four audits' directories first and train everything again.
-        reuse_runs_from: other audits' output directories whose finished runs of exactly the
-            same key each defence's audit may copy (`AuditConfig.reuse_runs_from`), before the
+        reuse_runs_from: other audits' output directories whose finished runs of the same
+            key (or twins of it) each defence's audit may copy (`AuditConfig.reuse_runs_from`), before the
             matrix's own earlier defences.
         Every other field is the `AuditConfig` field of the same name, shared by the four
         audits (`top_k_ratio` applies to the stingy ones only). With `stealer_search`, each

@@ -4,9 +4,9 @@ Each run directory holds the student's `model.keras` and, written last, `result.
 config it was made from, its test and validation accuracy, and for a served student its
 `validation_curve`: the validation accuracy after each epoch). A rerun with the same config reuses
 a finished run; a finished run whose config differs is refused, naming its directory. A run missing here is
-copied from a finished twin of the same config in another audit's directory
-(`AuditConfig.reuse_runs_from`), so that audits of several releases train the
-release-independent runs once. A
+copied from a finished twin in another audit's directory (`AuditConfig.reuse_runs_from`) or
+in this one: a run of the same config, or of one that trains the same student
+(`nasty_tf.audit.twins`), so that audits of several releases train each student once. A
 data-free run is a `nasty_tf.datafree.run_datafree` job in the same directory (its own
 `metrics.json`, `inversion_grid.png`, and backup while it runs), which resumes an interrupted
 attack; `result.json` is written once it finished.
@@ -21,6 +21,7 @@ import time
 import keras
 
 from nasty_tf.atomic_io import atomic_save_model, atomic_write_json
+from nasty_tf.audit.twins import training_identity
 from nasty_tf.datafree import run_datafree
 from nasty_tf.errors import InputError
 from nasty_tf.stealers import steal
@@ -224,27 +225,56 @@ class AuditRuns:
         return result, False, None
 
     def _adopt_twin(self, key, run_dir):
-        """Copies the first finished run of exactly `key` from `config.reuse_runs_from` into
-        `run_dir`; returns `(its result, its directory)`, or `(None, None)` when none matches.
+        """Copies a finished twin of `key` into `run_dir`; returns `(its result, its
+        directory)`, or `(None, None)` when there is none.
+
+        A twin is a finished run whose key trains the same student (`twins.training_identity`):
+        first the same run name in each of `config.reuse_runs_from`, then any other run there
+        or in this audit's own `runs/` (e.g. `reference_kd` for `kd` against the same plain
+        network, `kd` on a stingy release for `topk` on the plain one). A twin under another
+        key is recorded as itself: the copy's `result.json` holds `key` as its `config` and the
+        twin's as `twin_config`.
 
         A copy, not a link: each audit's directory stays complete on its own (resumable,
         movable, deletable). A run here that never finished is replaced by the twin.
         """
-        for other in self.config.reuse_runs_from:
-            twin = os.path.join(other, RUNS_DIR, os.path.basename(run_dir))
+        wanted = self._identity(key)
+        for twin in self._twin_candidates(run_dir):
             result = _read_result(twin)
-            if result is None or result.get("config") != key:
+            if result is None or self._identity(result.get("config")) != wanted:
                 continue
             staged = f"{run_dir}.copying"
             shutil.rmtree(staged, ignore_errors=True)
-            # The twin's lock file belongs to its own audit; result.json is copied last, so a
+            # The twin's lock file belongs to its own audit; result.json is written last, so a
             # copy cut short is an unfinished run here, never a finished one.
             shutil.copytree(twin, staged, ignore=shutil.ignore_patterns(LOCK_FILE, RESULT_FILE))
-            shutil.copy2(os.path.join(twin, RESULT_FILE), os.path.join(staged, RESULT_FILE))
+            if result["config"] == key:
+                shutil.copy2(os.path.join(twin, RESULT_FILE), os.path.join(staged, RESULT_FILE))
+            else:
+                result = {**result, "config": key, "twin_config": result["config"]}
+                atomic_write_json(os.path.join(staged, RESULT_FILE), result)
             shutil.rmtree(run_dir, ignore_errors=True)
             os.replace(staged, run_dir)
             return result, twin
         return None, None
+
+    def _identity(self, key):
+        if not isinstance(key, dict):
+            return None  # a damaged record twins with nothing
+        return training_identity(key, self.target.dataset.num_classes)
+
+    def _twin_candidates(self, run_dir):
+        """Run directories that may hold a twin of `run_dir`'s run, in the order they are tried."""
+        name = os.path.basename(run_dir)
+        sources = [os.path.join(other, RUNS_DIR) for other in self.config.reuse_runs_from]
+        yield from (os.path.join(source, name) for source in sources)
+        own = os.path.join(self.config.output_dir, RUNS_DIR)
+        for source in [*sources, own]:
+            if not os.path.isdir(source):
+                continue
+            for other in sorted(os.listdir(source)):
+                if other != name and not other.endswith(".copying"):
+                    yield os.path.join(source, other)
 
     def _student(self):
         from nasty_tf.models import get_model
