@@ -8,7 +8,7 @@ import pytest
 
 from nasty_tf import models, releases, stealers
 from nasty_tf.audit.twins import training_identity
-from nasty_tf.data import load_dataset
+from nasty_tf.data import load_dataset, make_augmenter
 from nasty_tf.errors import InputError
 from nasty_tf.losses import KnowledgeDistillationLoss
 from nasty_tf.stealers import skeptical
@@ -349,7 +349,11 @@ def test_twin_runs_train_the_same_student_to_the_bit(digits):
             stealer = stealers.get_stealer(name, **params)
             key = {"name": name, "stealer": stealer.config(), "release": release_keys[release]}
             identities.append(training_identity(key, 10))
-            student = stealers.steal(stealer, _cnn(digits, 1), served, *digits[:2], epochs=1)
+            # Augmented as the audits train (the release queried on each augmented batch).
+            augmenter = make_augmenter(digits[2].augmentation, seed=1)
+            student = stealers.steal(
+                stealer, _cnn(digits, 1), served, *digits[:2], epochs=1, augmenter=augmenter
+            )
             weights.append(student.get_weights())
         same = all(np.array_equal(a, b) for a, b in zip(*weights))
         assert same is (pair in twins) is (identities[0] == identities[1])
