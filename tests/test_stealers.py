@@ -331,17 +331,26 @@ def test_every_stealer_trains_its_student_from_a_stingy_release(name, digits, st
 
 def test_twin_runs_train_the_same_student_to_the_bit(digits):
     """What `nasty_tf.audit.twins` lets one run stand in for: hard labels from the plain and the
-    stingy release, and topk on the plain release against kd on the stingy one."""
+    stingy release, topk on the plain release against kd on the stingy one, and a stingy
+    release of every class against the plain one."""
     network = _cnn(digits, 0)
     plain, stingy = releases.plain(network), releases.stingy(network)
+    every_class = releases.stingy(network, top_k_ratio=1.0)
     twins = [
         (("hard_label", {}, plain, "plain"), ("hard_label", {}, stingy, "stingy")),
         (("topk", {"k": 2}, plain, "plain"), ("kd", {}, stingy, "stingy")),
+        (("kd", {}, every_class, "every_class"), ("topk", {"k": 10}, plain, "plain")),
     ]
     not_twins = [(("kd", {}, plain, "plain"), ("kd", {}, stingy, "stingy"))]
     release_keys = {
         "plain": {"kind": "keras", "sha256": "0" * 64, "release": "plain", "top_k_ratio": None},
         "stingy": {"kind": "keras", "sha256": "0" * 64, "release": "stingy", "top_k_ratio": None},
+        "every_class": {
+            "kind": "keras",
+            "sha256": "0" * 64,
+            "release": "stingy",
+            "top_k_ratio": 1.0,
+        },
     }
     for pair in [*twins, *not_twins]:
         weights, identities = [], []
