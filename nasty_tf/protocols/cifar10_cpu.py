@@ -88,7 +88,8 @@ def default_settings():
         # the audit's doubling check (`nasty_tf.audit.schedule`: label smoothing's tail mean
         # fell 0.80 points from 80 to 160); 160 passed it against 320-epoch baselines (+0.36,
         # +0.46) (docs/protocols.md, "cifar10_cpu: the matrix's students trained longer").
-        # About 21 minutes a student on 2 cores: the served matrix takes about 10 hours.
+        # About 21 minutes a student on 2 cores: the served matrix's 20 students (the other 7
+        # cells are twins, `nasty_tf.audit.twins`) take about 7 hours.
         matrix_epochs=160,
         # The matrix's choices (the Skeptical search) read training images the teachers never
         # saw: on a split carved from their own subset, the students taught with their soft
