@@ -23,7 +23,7 @@ from nasty_tf import releases
 _TOPK, _KD, _HARD_LABEL = "topk", "kd", "hard_label"
 
 
-def served_classes(release, num_classes):
+def _served_classes(release, num_classes):
     """How many classes a `.keras` release key serves: all for plain (a reference's key names
     no release: plain), `top_k_count` for stingy."""
     if release.get("release", "plain") == "plain":
@@ -44,7 +44,7 @@ def training_identity(key, num_classes):
     if not release or release.get("kind") != "keras" or "stealer" not in key:
         return identity
     stealer = dict(key["stealer"])
-    served = served_classes(release, num_classes)
+    served = _served_classes(release, num_classes)
     if stealer["name"] == _HARD_LABEL:
         served = 1  # the argmax alone
     elif stealer["name"] == _TOPK and isinstance(stealer.get("k"), int):
