@@ -124,8 +124,9 @@ def format_doubling_check(check):
         "",
         f"**Would half the schedule, {half_epochs}, have done?** Validation accuracy (%), each "
         f"end the mean over its schedule's last tenth ({_tails_text(half, full, tails)}); "
-        f"the first {half_epochs} of these runs are the {half}-epoch runs. Half the schedule is enough when neither baseline moves by more "
-        f"than {check['tolerance']} points: {half_epochs} is {verdict} here.",
+        f"the first {half_epochs} of these runs are the {half}-epoch runs. Half the schedule "
+        f"is enough when neither baseline moves by more than {check['tolerance']} points: "
+        f"{half_epochs} is {verdict} here.",
         "",
         f"| student | at {half} | at {full} | shift | margin over the bar at {half} | "
         f"at {full} | verdict changes |",
