@@ -38,13 +38,14 @@ naming the holder's process id.
 Runs that do not depend on the release can be shared between audits: `reuse_runs_from` names
 other audits' directories whose finished runs are copied in when their cache key equals the one
 needed, or when they train the same student under another key (`twins`: e.g. hard labels from
-a plain and a stingy release), never otherwise. The defences x stealers matrix (`matrix`, `audit_matrix`) uses it: four
-audits (`plain`, `nasty`, `stingy`, `nasty+stingy`), the baselines trained once, and each
-defence's teacher cost against the plain release.
+a plain and a stingy release), never otherwise. The defences x stealers matrix (`matrix`,
+`audit_matrix`) uses it: four audits (`plain`, `nasty`, `stingy`, `nasty+stingy`), the
+baselines trained once, and each defence's teacher cost against the plain release.
 
 Modules: `config` (`AuditConfig`, its checks), `target` (the data and the release), `runs` (the
-student runs and their cache), `twins` (which keys train the same student), `search` (a stealer's grid, chosen on validation), `scorecard`
-(rows, Markdown, figure), `job` (`audit`), `matrix` (`MatrixConfig`, `audit_matrix`).
+student runs and their cache), `twins` (which keys train the same student), `search` (a
+stealer's grid, chosen on validation), `scorecard` (rows, Markdown, figure), `job` (`audit`),
+`matrix` (`MatrixConfig`, `audit_matrix`).
 
 Example:
 

@@ -78,8 +78,8 @@ class MatrixConfig:
         output_dir: where the four audits, `matrix.json` and `matrix.md` go.
         overwrite: delete the four audits' directories first and train everything again.
         reuse_runs_from: other audits' output directories whose finished runs of the same
-            key (or twins of it) each defence's audit may copy (`AuditConfig.reuse_runs_from`), before the
-            matrix's own earlier defences.
+            key (or twins of it) each defence's audit may copy
+            (`AuditConfig.reuse_runs_from`), before the matrix's own earlier defences.
         Every other field is the `AuditConfig` field of the same name, shared by the four
         audits (`top_k_ratio` applies to the stingy ones only). With `stealer_search`, each
         defence's audit chooses its own combination on its own validation accuracy (the
