@@ -4,12 +4,12 @@ Each run directory holds the student's `model.keras` and, written last, `result.
 config it was made from, its test and validation accuracy, and for a served student its
 `validation_curve`: the validation accuracy after each epoch). A rerun with the same config
 reuses a finished run; a finished run whose config differs is refused, naming its directory. A
-run missing here is copied from a finished twin in another audit's directory (`AuditConfig.reuse_runs_from`) or
-in this one: a run of the same config, or of one that trains the same student
-(`nasty_tf.audit.twins`), so that audits of several releases train each student once. A
-data-free run is a `nasty_tf.datafree.run_datafree` job in the same directory (its own
-`metrics.json`, `inversion_grid.png`, and backup while it runs), which resumes an interrupted
-attack; `result.json` is written once it finished.
+run missing here is copied from a finished twin in another audit's directory
+(`AuditConfig.reuse_runs_from`) or in this one: a run of the same config, or of one that trains
+the same student (`nasty_tf.audit.twins`), so that audits of several releases train each
+student once. A data-free run is a `nasty_tf.datafree.run_datafree` job in the same directory
+(its own `metrics.json`, `inversion_grid.png`, and backup while it runs), which resumes an
+interrupted attack; `result.json` is written once it finished.
 """
 
 import json
