@@ -368,6 +368,22 @@ def test_a_twin_run_is_copied_only_when_it_trains_the_same_student(
         )
     )
     assert calls == []
+    # A copy of a copy names the run that trained it: plain's topk found only as the stingy
+    # audit's kd copy comes back as plain's own record, not as a twin of stingy's kd.
+    again = audit(
+        dataclasses.replace(
+            base,
+            output_dir=str(tmp_path / "plain_again"),
+            stealers=("topk",),
+            reuse_runs_from=(str(tmp_path / "stingy"),),
+        )
+    )
+    assert calls == []
+    assert {run["name"]: run["reused_from"] for run in again["runs"]}["topk"] == (
+        "../stingy/runs/kd_seed0"
+    )
+    with open(tmp_path / "plain_again" / "runs" / "topk_seed0" / "result.json") as f:
+        assert json.load(f) == twin
 
 
 def test_matrix_stealer_names_expand_the_aliases_and_refuse_unknown_names():

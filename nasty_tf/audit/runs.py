@@ -66,6 +66,11 @@ class _ValidationCurve(keras.callbacks.Callback):
         self.curve.append(round(_accuracy(self.model.student, self._images, self._labels), 4))
 
 
+def _trained_config(result):
+    """The key a finished run's student was trained under: `twin_config` for a twin's copy."""
+    return result.get("twin_config") or result["config"]
+
+
 def _read_result(run_dir):
     path = os.path.join(run_dir, RESULT_FILE)
     if not os.path.isfile(path):
@@ -228,35 +233,48 @@ class AuditRuns:
         """Copies a finished twin of `key` into `run_dir`; returns `(its result, its
         directory)`, or `(None, None)` when there is none.
 
-        A twin is a finished run whose key trains the same student (`twins.training_identity`):
-        first the same run name in each of `config.reuse_runs_from`, then any other run there
-        or in this audit's own `runs/` (e.g. `reference_kd` for `kd` against the same plain
-        network, `kd` on a stingy release for `topk` on the plain one). A twin under another
-        key is recorded as itself: the copy's `result.json` holds `key` as its `config` and the
-        twin's as `twin_config`.
+        A twin is a finished run whose key trains the same student (`twins.training_identity`),
+        looked for in the same run name in each of `config.reuse_runs_from`, then any other run
+        there or in this audit's own `runs/` (e.g. `reference_kd` for `kd` against the same plain
+        network, `kd` on a stingy release for `topk` on the plain one). A run trained under
+        `key` itself is taken before any other twin, even when it reaches here as another
+        audit's copy. The copy's `result.json` holds `key` as its `config` and, when its student
+        was trained under another key, that key as `twin_config` (a copy of a copy names the
+        run that trained it).
 
         A copy, not a link: each audit's directory stays complete on its own (resumable,
         movable, deletable). A run here that never finished is replaced by the twin.
         """
         wanted = self._identity(key)
+        found = None
         for twin in self._twin_candidates(run_dir):
             result = _read_result(twin)
             if result is None or self._identity(result.get("config")) != wanted:
                 continue
-            staged = f"{run_dir}.copying"
-            shutil.rmtree(staged, ignore_errors=True)
-            # The twin's lock file belongs to its own audit; result.json is written last, so a
-            # copy cut short is an unfinished run here, never a finished one.
-            shutil.copytree(twin, staged, ignore=shutil.ignore_patterns(LOCK_FILE, RESULT_FILE))
-            if result["config"] == key:
-                shutil.copy2(os.path.join(twin, RESULT_FILE), os.path.join(staged, RESULT_FILE))
-            else:
-                result = {**result, "config": key, "twin_config": result["config"]}
-                atomic_write_json(os.path.join(staged, RESULT_FILE), result)
-            shutil.rmtree(run_dir, ignore_errors=True)
-            os.replace(staged, run_dir)
-            return result, twin
-        return None, None
+            if _trained_config(result) == key:
+                found = twin, result
+                break
+            found = found or (twin, result)
+        if found is None:
+            return None, None
+        twin, result = found
+        trained = _trained_config(result)
+        record = {name: value for name, value in result.items() if name != "twin_config"}
+        record["config"] = key
+        if trained != key:
+            record["twin_config"] = trained
+        staged = f"{run_dir}.copying"
+        shutil.rmtree(staged, ignore_errors=True)
+        # The twin's lock file belongs to its own audit; result.json is written last, so a copy
+        # cut short is an unfinished run here, never a finished one.
+        shutil.copytree(twin, staged, ignore=shutil.ignore_patterns(LOCK_FILE, RESULT_FILE))
+        if record == result:
+            shutil.copy2(os.path.join(twin, RESULT_FILE), os.path.join(staged, RESULT_FILE))
+        else:
+            atomic_write_json(os.path.join(staged, RESULT_FILE), record)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.replace(staged, run_dir)
+        return record, twin
 
     def _identity(self, key):
         if not isinstance(key, dict):
