@@ -35,43 +35,42 @@ def pytest_runtest_setup(item):
         tf.config.run_functions_eagerly(item.get_closest_marker("graph") is None)
 
 
-# The slowest test files of each pass, in worker-seconds (per-file sums of the junit times of
-# one `tests/run_all.sh`, AMD EPYC 2 cores, 2026-12-04, the JAX pass with its per-worker
-# compilation caches); tests/run_all.sh hands files to its two workers longest first
-# (`--no-loadscope-reorder` keeps this order), so that no long file starts last while the other
-# worker idles. Files not listed follow in collection order; refresh the numbers from the CI
-# log's durations when a file's cost changes a lot.
+# The slowest test files of each pass, in worker-seconds (per-file sums of the durations of
+# one `tests/run_all.sh --durations=0`, AMD EPYC 2 cores, 2026-12-05, the JAX pass with its
+# per-worker compilation caches and the suite's XLA flags); tests/run_all.sh hands files to its
+# two workers longest first (`--no-loadscope-reorder` keeps this order), so that no long file
+# starts last while the other worker idles. Files not listed follow in collection order; refresh
+# the numbers from the CI log's durations when a file's cost changes a lot.
 SLOWEST_FILES = {
     "tensorflow": {
-        "test_runs.py": 151,
-        "test_tools.py": 96,
-        "test_jax_without_tensorflow.py": 72,
-        "test_battery.py": 70,
-        "test_tune.py": 70,
-        "test_tune_distributed.py": 66,
-        "test_matrix.py": 65,
-        "test_plain_keras_release.py": 64,
-        "test_audit.py": 62,
-        "test_multi_worker.py": 61,
-        "test_distribute_jax.py": 50,
-        "test_training.py": 41,
-        "test_distribute.py": 37,
-        "test_stealer_search.py": 31,
-        "test_datafree.py": 28,
-        "test_models.py": 27,
-        "test_protocols.py": 27,
+        "test_runs.py": 117,
+        "test_tools.py": 65,
+        "test_audit.py": 64,
+        "test_battery.py": 60,
+        "test_tune.py": 47,
+        "test_matrix.py": 44,
+        "test_plain_keras_release.py": 41,
+        "test_distribute_jax.py": 39,
+        "test_stealers.py": 38,
+        "test_multi_worker.py": 36,
+        "test_tune_distributed.py": 35,
+        "test_jax_without_tensorflow.py": 32,
+        "test_training.py": 32,
+        "test_distribute.py": 28,
+        "test_datafree.py": 23,
+        "test_stealer_search.py": 21,
+        "test_models.py": 21,
     },
     "jax": {
-        "test_models.py": 98,
-        "test_training.py": 92,
-        "test_runs.py": 76,
-        "test_precision.py": 73,
-        "test_stealers.py": 48,
-        "test_datafree.py": 36,
-        "test_nasty_options.py": 33,
-        "test_benchmark.py": 21,
-        "test_initializers.py": 21,
-        "test_paired_models.py": 17,
+        "test_training.py": 72,
+        "test_models.py": 64,
+        "test_runs.py": 58,
+        "test_stealers.py": 49,
+        "test_precision.py": 34,
+        "test_nasty_options.py": 18,
+        "test_datafree.py": 14,
+        "test_benchmark.py": 10,
+        "test_paired_models.py": 10,
     },
 }
 

@@ -28,8 +28,8 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COM
 # XLA's CPU compiler without its expensive LLVM optimisations: the tiny jobs here compute far
 # less than XLA spends compiling them (a JAX `tools.reproduce` of the suite's size spends 36 of
 # its 50 CPU seconds compiling), and the same programs compiled less optimised give the same
-# results to within rounding. Measured on the JAX pass: 250 s with XLA's defaults, 181 s with
-# these (AMD EPYC, 2 cores, 2026-12-05). The caller's own XLA_FLAGS follow ours, so they win;
+# results to within rounding. Measured on the JAX pass: 250 s with XLA's defaults, 173 to 196 s
+# with these (AMD EPYC, 2 cores, 2026-12-05). The caller's own XLA_FLAGS follow ours, so they win;
 # tests/test_distribute_jax.py gives its two-device process XLA's defaults (it says why).
 export XLA_FLAGS="--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true${XLA_FLAGS:+ $XLA_FLAGS}"
 # --no-loadscope-reorder: files go to the workers longest first, in the order tests/conftest.py
