@@ -137,6 +137,11 @@ def test_digits_shapes_range_split_and_determinism():
     again = load_dataset("digits")
     np.testing.assert_array_equal(ds.x_train, again.x_train)
     np.testing.assert_array_equal(ds.y_test, again.y_test)
+    # The process decodes the digits once, but every call's arrays are the caller's own.
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert not np.shares_memory(getattr(ds, name), getattr(again, name)), name
+    ds.x_train[:] = 0
+    assert load_dataset("digits").x_train.max() == 255
 
 
 @SINGLE_PASS

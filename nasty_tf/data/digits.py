@@ -8,6 +8,8 @@ protocol and the fast tests run on them. Upsampling to 32x32 lets the CIFAR-shap
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from nasty_tf.data.dataset import Dataset, channel_mean_std
@@ -45,8 +47,9 @@ def upsample_digits(images: np.ndarray, size: int = _SIZE) -> np.ndarray:
     """
     rows = _bilinear_matrix(images.shape[1], size)
     cols = _bilinear_matrix(images.shape[2], size)
-    # Bilinear resampling is separable: resample rows, then columns, in one einsum.
-    grey = np.einsum("ij,njk,lk->nil", rows, images.astype(np.float64) * (255.0 / 16.0), cols)
+    # Bilinear resampling is separable: resample rows, then columns (two batched matrix
+    # products; an unoptimised einsum of the same sum took six times as long).
+    grey = rows @ (images.astype(np.float64) * (255.0 / 16.0)) @ cols.T
     grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
 
@@ -67,6 +70,27 @@ def load_digits() -> Dataset:
         >>> ds.x_train.shape
         (1347, 32, 32, 3)
     """
+    x_train, y_train, x_test, y_test, mean, std = _decoded_split()
+    return Dataset(
+        name="digits",
+        # Copies: the decoded split is kept for this process's later calls, and a caller may
+        # change its own arrays in place.
+        x_train=x_train.copy(),
+        y_train=y_train.copy(),
+        x_test=x_test.copy(),
+        y_test=y_test.copy(),
+        num_classes=10,
+        class_names=tuple(str(i) for i in range(10)),
+        mean=mean,
+        std=std,
+        augmentation="crop",
+    )
+
+
+@functools.cache
+def _decoded_split():
+    """The upsampled split and its training statistics, computed once per process (a protocol
+    loads the digits for every stage; the upsampling and statistics cost about 0.2 s a call)."""
     # Imported here so that importing nasty_tf.data stays cheap.
     from sklearn.datasets import load_digits as sk_load_digits
     from sklearn.model_selection import train_test_split
@@ -84,15 +108,4 @@ def load_digits() -> Dataset:
     train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
     x_train = images[train_idx]
     mean, std = channel_mean_std(x_train)
-    return Dataset(
-        name="digits",
-        x_train=x_train,
-        y_train=labels[train_idx],
-        x_test=images[test_idx],
-        y_test=labels[test_idx],
-        num_classes=10,
-        class_names=tuple(str(i) for i in range(10)),
-        mean=mean,
-        std=std,
-        augmentation="crop",
-    )
+    return x_train, labels[train_idx], images[test_idx], labels[test_idx], mean, std
