@@ -17,7 +17,12 @@ from nasty_tf.training import input_pipeline, multi_worker, precision
 from nasty_tf.training.augmented_classifier import AugmentedClassifier
 from nasty_tf.training.callbacks import StopOnNonFiniteLoss, TrainingBackup, run_callbacks
 from nasty_tf.training.checkpoints import load_network
-from nasty_tf.training.evaluation import accuracy_percent, adversarial_kl, predict_logits
+from nasty_tf.training.evaluation import (
+    accuracy_percent,
+    adversarial_kl,
+    evaluation_batch_size,
+    predict_logits,
+)
 from nasty_tf.training.optimizers import make_optimizer
 from nasty_tf.training.run_directory import RunDirectory
 
@@ -113,12 +118,15 @@ def _fit(trainer, dataset, config, run_dir, divergence_hint, strategy):
         epochs=config.epochs,
         initial_epoch=initial_epoch,
     )
+    validation_batch_size = evaluation_batch_size(config.batch_size)
     if input_pipeline.uses_tf_data():
-        validation = input_pipeline.batches(*validation, batch_size=config.batch_size)
+        validation = input_pipeline.batches(*validation, batch_size=validation_batch_size)
+        validation_batch_size = None  # the dataset is batched; Keras takes no batch size
     trainer.fit(
         **data,
         epochs=config.epochs,
         validation_data=validation,
+        validation_batch_size=validation_batch_size,
         validation_freq=evaluation_epochs(config),
         callbacks=callbacks,
         verbose=config.verbose,
@@ -143,6 +151,7 @@ def _fit_multi_worker(trainer, x_train, y_train, validation, config, callbacks, 
         epochs=config.epochs,
         validation_data=validation,
         validation_epochs=evaluation_epochs(config),
+        validation_batch_size=evaluation_batch_size(config.batch_size),
         callbacks=callbacks,
         verbose=config.verbose,
         seed=config.seed,

@@ -105,6 +105,7 @@ def fit(
     verbose,
     seed,
     validation_epochs=None,
+    validation_batch_size=None,
 ):
     """`trainer.fit(x, y, ...)` under a `MultiWorkerMirroredStrategy`, with `fit`'s callbacks.
 
@@ -120,6 +121,8 @@ def fit(
         verbose: 0 silent, else one progress line per epoch (chief only).
         seed: the shuffling seed, the same on every worker.
         validation_epochs: 1-based epochs, as Keras' `validation_freq` list; None: every one.
+        validation_batch_size: the global batch of the validation steps, a multiple of the
+            replicas; None: `batch_size`.
     """
     chief = is_chief(strategy)
     with strategy.scope():  # its variables cannot be created inside the distributed step
@@ -134,7 +137,9 @@ def fit(
         epochs=epochs,
         steps=steps,
     )
-    validation_batches = _distributed_batches(strategy, *validation_data, batch_size)
+    validation_batches = _distributed_batches(
+        strategy, *validation_data, validation_batch_size or batch_size
+    )
     train_step = _distributed_step(strategy, trainer.train_step)
     test_step = _distributed_step(strategy, trainer.test_step)
 
