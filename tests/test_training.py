@@ -127,6 +127,15 @@ def test_predict_logits_are_the_networks_whatever_the_last_batch(digits):
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_a_run_evaluates_in_batches_of_256_or_more_that_its_replicas_divide():
+    from nasty_tf.training.evaluation import EVALUATION_BATCH_SIZE, evaluation_batch_size
+
+    assert EVALUATION_BATCH_SIZE == 256
+    # The smallest multiple of the training batch holding 256 images.
+    cases = {1: 256, 32: 256, 64: 256, 100: 300, 96: 288, 256: 256, 512: 512}
+    assert {batch: evaluation_batch_size(batch) for batch in cases} == cases
+
+
 def test_same_run_compares_partner_digests_not_paths():
     config = {"kind": "distill", "teacher": "/a/t.keras", "teacher_sha256": "d1", "alpha": 0.9}
     assert same_run(dict(config), config)

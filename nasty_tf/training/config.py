@@ -28,7 +28,8 @@ class TrainConfig:
             defaults, glorot-uniform kernels and zero biases) or "reference" (the reference
             PyTorch model's initialisers; `nasty_tf.models.get_model`).
         epochs: number of passes over the training split.
-        batch_size: global batch size.
+        batch_size: global batch size (of training; the test split is evaluated in batches of
+            `nasty_tf.training.evaluation.evaluation_batch_size(batch_size)`).
         optimizer: "sgd" (momentum 0.9, PyTorch-style L2 weight decay) or "adam".
         learning_rate: initial learning rate.
         lr_schedule: "constant", "cosine" (to zero), "step" (x0.1 at 50% and 75% of the
